@@ -1,0 +1,173 @@
+"""Method registry: a method is a spec, never a special case in the harness.
+
+Methods live in the top-level ``methods`` package, one module per family, and register
+themselves with :func:`register_method`. The harness, trainer and CLI only ever see
+:class:`MethodSpec` objects and the modules built by :func:`create_model`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch.nn as nn
+
+#: Published mean (PSNR dB, SSIM) keyed by (dataset, scale), protocol drrn-matlab-v1.
+Published = dict[tuple[str, int], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything the suite needs to know about one method.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"drrn_b1u25"``.
+    factory : callable
+        ``factory(**config) -> torch.nn.Module``. The module maps the input described by
+        ``input_mode`` (a float tensor ``(N, 1, H, W)`` on the [0, 1] scale) to the SR Y
+        channel of the same shape.
+    family : str
+        Method family (module under ``methods/``), e.g. ``"drrn"``.
+    config : dict
+        Default keyword arguments of ``factory`` (the paper's hyper-parameters).
+    input_mode : str
+        ``"ilr"``: the bicubic-upscaled Y (ILR) of PROTOCOL.md step 3. The only mode the
+        published methods need; kept explicit so that post-upsampling methods can be added.
+    trainable : bool
+        False for fixed methods (bicubic) that need no weights.
+    dtype : str
+        Inference precision, ``"float32"`` or ``"float64"``. Fixed methods run in float64 so
+        that the protocol's rounding of ILR is bit-exact.
+    recipe : dict
+        Default training recipe overrides for this method (see ``benchmark.train``).
+    published : dict
+        Published ``(psnr, ssim)`` per ``(dataset, scale)``; absent cells are unknown.
+    description : str
+        One line for ``python -m benchmark methods``.
+    """
+
+    name: str
+    factory: Callable[..., nn.Module]
+    family: str
+    config: dict[str, Any] = field(default_factory=dict)
+    input_mode: str = "ilr"
+    trainable: bool = True
+    dtype: str = "float32"
+    recipe: dict[str, Any] = field(default_factory=dict)
+    published: Published = field(default_factory=dict)
+    description: str = ""
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+_LOADED = False
+ENTRY_POINT_GROUP = "srbench.methods"
+
+
+class UnknownMethodError(KeyError):
+    """Raised for a method name that is not registered; the message suggests close matches."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want a plain line
+        return str(self.args[0])
+
+
+def register_method(
+    name: str,
+    *,
+    family: str,
+    config: dict[str, Any] | None = None,
+    **spec_fields: Any,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering ``factory`` under ``name``.
+
+    Stack several decorators to register named configurations of one factory::
+
+        @register_method("drrn_b1u9", family="drrn", config={"B": 1, "U": 9})
+        @register_method("drrn", family="drrn", config={"B": 1, "U": 25})
+        def drrn(**config): ...
+    """
+
+    def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ValueError(f"method {name!r} is already registered")
+        _REGISTRY[name] = MethodSpec(
+            name=name, factory=factory, family=family, config=dict(config or {}), **spec_fields
+        )
+        return factory
+
+    return decorate
+
+
+def load_plugins(paths: list[str | Path] = ()) -> None:
+    """Import the built-in ``methods`` package, entry-point plugins and plugin files."""
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        importlib.import_module("methods")
+        for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            entry.load()
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"plugin file not found: {path}")
+        module_name = f"srbench_plugin_{path.stem}"
+        if module_name in sys.modules:
+            continue
+        module_spec = importlib.util.spec_from_file_location(module_name, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        module_spec.loader.exec_module(module)
+
+
+def list_methods() -> list[MethodSpec]:
+    """All registered methods, sorted by family then name."""
+    load_plugins()
+    return sorted(_REGISTRY.values(), key=lambda s: (s.family, s.name))
+
+
+def suggest(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(name, choices, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec registered as ``name``; :class:`UnknownMethodError` with a suggestion otherwise."""
+    load_plugins()
+    key = name.strip().lower()
+    if key not in _REGISTRY:
+        known = sorted(_REGISTRY)
+        raise UnknownMethodError(
+            f"unknown method {name!r}{suggest(key, known)}; known: {', '.join(known)}"
+        )
+    return _REGISTRY[key]
+
+
+def resolve_config(name: str, **overrides: Any) -> dict[str, Any]:
+    """The method's default configuration updated with ``overrides`` (unknown keys rejected)."""
+    spec = get_method(name)
+    unknown = set(overrides) - set(spec.config)
+    if unknown:
+        raise TypeError(
+            f"{name}: unknown option(s) {sorted(unknown)}; options are {sorted(spec.config)}"
+        )
+    return {**spec.config, **overrides}
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """Build the registered method ``name`` with its paper defaults, updated by ``overrides``.
+
+    Examples
+    --------
+    >>> create_model("drrn", B=3, U=4)  # doctest: +SKIP
+    """
+    spec = get_method(name)
+    return spec.factory(**resolve_config(name, **overrides))

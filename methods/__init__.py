@@ -1,0 +1,3 @@
+"""Built-in SR methods, one module per family; importing this package registers them all."""
+
+from methods import bicubic  # noqa: F401
