@@ -1,0 +1,219 @@
+"""Command line: ``python -m benchmark <command> --help``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from benchmark import PROTOCOL, __version__, data, harness, registry, results
+
+EXIT_SKIPPED = 3  # the run finished, but some images could not be evaluated
+STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
+
+
+class UsageError(ValueError):
+    """A bad command line, reported in one line before any work starts."""
+
+
+def _csv_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_scales(text: str) -> list[int]:
+    """``"2,3,4"`` -> ``[2, 3, 4]``; each scale an integer >= 2, no duplicates."""
+    scales: list[int] = []
+    for item in _csv_list(text):
+        try:
+            scale = int(item)
+        except ValueError:
+            raise UsageError(f"--scales: {item!r} is not an integer (use e.g. --scales 2,3,4)") from None
+        if scale < 2 or scale > 8:
+            raise UsageError(f"--scales: {scale} is outside the supported range 2..8")
+        if scale in scales:
+            raise UsageError(f"--scales: {scale} is listed twice")
+        scales.append(scale)
+    if not scales:
+        raise UsageError("--scales: no scale given")
+    return scales
+
+
+def parse_methods(text: str) -> list[registry.MethodSpec]:
+    names = _csv_list(text)
+    if not names:
+        raise UsageError("--methods: no method given")
+    if len(set(names)) != len(names):
+        raise UsageError(f"--methods: a method is listed twice in {text!r}")
+    try:
+        return [registry.get_method(name) for name in names]
+    except registry.UnknownMethodError as exc:
+        raise UsageError(f"--methods: {exc}") from None
+
+
+def parse_datasets(text: str) -> list[str]:
+    names: list[str] = []
+    for item in _csv_list(text):
+        try:
+            name = data.get_dataset(item).name
+        except data.UnknownDatasetError as exc:
+            raise UsageError(f"--datasets: {exc}") from None
+        if name in names:
+            raise UsageError(f"--datasets: {name!r} is listed twice")
+        names.append(name)
+    if not names:
+        raise UsageError("--datasets: no dataset given")
+    return names
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    names = _csv_list(text)
+    for name in names:
+        if name not in harness.METRICS:
+            raise UsageError(
+                f"--metrics: unknown metric {name!r}{registry.suggest(name, list(harness.METRICS))};"
+                f" known: {', '.join(harness.METRICS)}"
+            )
+    return tuple(names)
+
+
+# ----------------------------------------------------------------------------------- run
+def load_images(
+    names: list[str] | None, root: Path, *, offline: bool, progress: bool
+) -> dict[str, list[data.ImageRef]]:
+    """Verified image lists per dataset (downloading what is missing unless ``offline``).
+
+    ``names=None`` is the default job: the paper's four test sets, or the embedded
+    ``sample`` set when they are absent and cannot be downloaded (an offline machine).
+    """
+    if names is not None:
+        return {name: data.list_images(name, root, offline=offline, progress=progress)
+                for name in names}
+    try:
+        return {name: data.list_images(name, root, offline=offline, progress=progress)
+                for name in STANDARD_SETS}
+    except data.DatasetError as exc:
+        print(f"note: the standard test sets are not available ({exc}); "
+              "evaluating the embedded 'sample' set instead", file=sys.stderr)
+        return {"sample": data.list_images("sample", root, offline=True, progress=progress)}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    specs = parse_methods(args.methods)
+    scales = parse_scales(args.scales)
+    metric_names = parse_metrics(args.metrics)
+    dataset_names = parse_datasets(args.datasets) if args.datasets else None
+    jobs = args.jobs or (os.cpu_count() or 1)
+    device = harness.resolve_device(args.device)
+    root = data.resolve_data_root(args.data_root)
+    cache_dir = Path(args.cache_dir) if args.cache_dir else harness.default_cache_dir()
+    times = harness.StageTimes()
+    wall_start = time.perf_counter()
+
+    images = load_images(dataset_names, root, offline=args.offline, progress=not args.quiet)
+    dataset_names = list(images)
+    runs = [harness.MethodRun(spec, registry.resolve_config(spec.name), spec.factory(
+        **registry.resolve_config(spec.name))) for spec in specs]
+    pairs = harness.prepare_pairs(
+        images, scales, cache_dir=cache_dir, jobs=jobs, times=times, progress=not args.quiet
+    )
+    run_id, run_dir = results.new_run_dir(Path(args.results_dir))
+    rows = harness.evaluate(
+        runs, pairs, metric_names=metric_names, device=device, jobs=jobs, times=times,
+        progress=not args.quiet,
+    )
+    wall = time.perf_counter() - wall_start
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    version = results.code_version()
+    for row in rows:
+        row.update(run_id=run_id, timestamp=stamp, version=version)
+    meta: dict[str, Any] = {
+        "run_id": run_id, "command": sys.argv, "protocol": PROTOCOL, "version": version,
+        "data_root": str(root), "datasets": dataset_names, "scales": scales,
+        "methods": [r.spec.name for r in runs], "device": str(device), "jobs": jobs,
+        "wall_seconds": wall, "stage_seconds": dict(times.seconds), "evaluations": len(rows),
+    }
+    summary = results.write_run(run_dir, rows, meta)
+    print(results.format_summary(summary))
+    print(f"\n{len(rows)} evaluations in {wall:.1f} s; results in {run_dir}")
+    skipped = [r for r in rows if r["status"] != "ok"]
+    for row in skipped:
+        print(f"skipped: {row['method']} {row['dataset']} x{row['scale']} {row['image']}: "
+              f"{row['status']}", file=sys.stderr)
+    return EXIT_SKIPPED if skipped else 0
+
+
+# ------------------------------------------------------------------------------ datasets
+def cmd_datasets(args: argparse.Namespace) -> int:
+    root = data.resolve_data_root(args.data_root)
+    names = parse_datasets(args.names) if args.names else [d.name for d in data.list_datasets()]
+    if args.action == "list":
+        for row in data.datasets_table(root):
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+        return 0
+    if args.action == "download":
+        for name in names:
+            data.download_dataset(name, root)
+    status = 0
+    for name in names:
+        report = data.verify_dataset(name, root)
+        bad = [(f, s) for f, s in report if s != "ok"]
+        print(f"{name}: {len(report) - len(bad)}/{len(report)} files ok under {root}")
+        for file, state in bad:
+            print(f"  {state}: {file}")
+        status = status or (1 if bad else 0)
+    return status
+
+
+# ----------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark",
+        description="srbench: single-image super-resolution benchmark under the exact "
+        f"MATLAB protocol ({PROTOCOL}).",
+    )
+    parser.add_argument("--version", action="version", version=f"srbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="evaluate methods on test sets (trains missing weights)",
+                         description="Evaluate methods under the protocol and write tidy tables.")
+    run.add_argument("--methods", default="bicubic",
+                     help="comma-separated registered methods (see `methods`); default: bicubic")
+    run.add_argument("--scales", default="2,3,4", help="comma-separated scales; default 2,3,4")
+    run.add_argument("--datasets",
+                     help="comma-separated datasets (see `datasets list`); default: "
+                     "set5,set14,bsd100,urban100, or the embedded 'sample' set when those are "
+                     "absent and cannot be downloaded")
+    run.add_argument("--metrics", default="psnr,ssim,ifc", help="subset of psnr,ssim,ifc")
+    run.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
+    run.add_argument("--results-dir", default="results", help="where run folders go")
+    run.add_argument("--cache-dir", help="GT/ILR cache (default $SRBENCH_CACHE or ~/.cache/srbench)")
+    run.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
+    run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    run.add_argument("--offline", action="store_true", help="never download missing data")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    ds = sub.add_parser("datasets", help="list, verify or download datasets",
+                        description="List, verify (sha256) or download the registered datasets.")
+    ds.add_argument("action", choices=["list", "verify", "download"])
+    ds.add_argument("names", nargs="?", help="comma-separated datasets (default: all)")
+    ds.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
+    ds.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted; results already written are intact", file=sys.stderr)
+        return 130
+    except (UsageError, data.DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

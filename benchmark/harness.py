@@ -1,0 +1,279 @@
+"""The evaluation harness: PROTOCOL.md steps 1-7 for any registered method.
+
+Stages, each timed for the benchmark:
+1. prepare: read each image, compute GT (uint8 Y, modcropped) and ILR (float64) per scale,
+   in parallel, cached on disk so that a second run does not recompute them;
+2. forward: each method's forward pass per image, timed alone (warm-up first, CUDA
+   synchronisation on a GPU), output clipped and quantised to uint8;
+3. score: shave, then PSNR / SSIM / IFC per image, in parallel over CPU cores.
+
+The harness knows nothing about particular methods: it sees a :class:`MethodRun` (a spec,
+its resolved config, a built model and a label for its weights).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn as nn
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+from benchmark import PROTOCOL, imaging, metrics
+from benchmark.data import ImageRef
+from benchmark.registry import MethodSpec
+
+METRICS = ("psnr", "ssim", "ifc")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class MethodRun:
+    """A method ready to evaluate: its spec, resolved config and built model."""
+
+    spec: MethodSpec
+    config: dict[str, Any]
+    model: nn.Module
+    weights: str = "-"
+    recipe: str = "-"
+    tile: int | None = None
+
+
+@dataclass
+class Pair:
+    """One (dataset, scale, image) evaluation unit with its cached GT/ILR files."""
+
+    ref: ImageRef
+    scale: int
+    gt_path: Path
+    ilr_path: Path
+    error: str | None = None
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """GT as uint8 (H, W) and ILR as float64 (H, W) in [0, 1]."""
+        return np.load(self.gt_path), np.load(self.ilr_path)
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, summed over images (CPU-seconds for parallel stages)."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, value: float) -> None:
+        self.seconds[stage] += value
+
+
+def default_cache_dir() -> Path:
+    """``$SRBENCH_CACHE``, else ``~/.cache/srbench``."""
+    return Path(os.environ.get("SRBENCH_CACHE", Path.home() / ".cache" / "srbench"))
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _pair_paths(ref: ImageRef, scale: int, cache_dir: Path) -> tuple[Path, Path]:
+    # The key names the image content, not its path, so moved or renamed data reuses the cache.
+    key = ref.sha256 or hashlib.sha256(str(ref.path).encode()).hexdigest()
+    folder = cache_dir / "pairs" / PROTOCOL / ref.dataset / f"x{scale}"
+    stem = f"{ref.name}-{key[:16]}"
+    return folder / f"{stem}-gt.npy", folder / f"{stem}-ilr.npy"
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array)
+    os.replace(tmp, path)
+
+
+def _prepare_one(ref: ImageRef, scales: list[int], cache_dir: Path) -> tuple[dict[int, str | None], float]:
+    """Worker: compute and cache GT/ILR of one image at every scale. Returns errors and seconds."""
+    start = time.perf_counter()
+    errors: dict[int, str | None] = {}
+    todo = [s for s in scales if not all(p.exists() for p in _pair_paths(ref, s, cache_dir))]
+    if todo:
+        try:
+            image = ref.load()
+        except (ValueError, OSError) as exc:
+            return {s: f"unreadable: {exc}" for s in scales}, time.perf_counter() - start
+        for scale in todo:
+            try:
+                gt, ilr = imaging.prepare_pair(image, scale)
+            except ValueError as exc:
+                errors[scale] = str(exc)
+                continue
+            gt_path, ilr_path = _pair_paths(ref, scale, cache_dir)
+            _atomic_save(ilr_path, ilr)
+            _atomic_save(gt_path, imaging.quantize_unit(gt))
+    return errors, time.perf_counter() - start
+
+
+def prepare_pairs(
+    images: dict[str, list[ImageRef]],
+    scales: list[int],
+    *,
+    cache_dir: Path,
+    jobs: int,
+    times: StageTimes,
+    progress: bool = True,
+) -> list[Pair]:
+    """GT/ILR for every dataset image and scale (PROTOCOL steps 1-3), cached on disk."""
+    refs = [ref for refs in images.values() for ref in refs]
+    results = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_prepare_one)(ref, scales, cache_dir) for ref in refs
+    )
+    pairs: list[Pair] = []
+    for ref, (errors, seconds) in tqdm(
+        zip(refs, results), total=len(refs), desc="prepare", disable=not progress, leave=False
+    ):
+        times.add("prepare", seconds)
+        for scale in scales:
+            gt_path, ilr_path = _pair_paths(ref, scale, cache_dir)
+            pairs.append(Pair(ref, scale, gt_path, ilr_path, errors.get(scale)))
+    return pairs
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward(
+    run: MethodRun, ilr: np.ndarray, device: torch.device
+) -> tuple[np.ndarray, float]:
+    """The method's output for one ILR (float64 (H, W)) and the seconds of its forward pass."""
+    dtype = _DTYPES[run.spec.dtype]
+    x = torch.from_numpy(ilr).to(device=device, dtype=dtype)[None, None]
+    with torch.inference_mode():
+        _synchronize(device)
+        start = time.perf_counter()
+        if run.tile:
+            from benchmark.tiling import forward_tiled
+
+            y = forward_tiled(run.model, x, run.tile)
+        else:
+            y = run.model(x)
+        _synchronize(device)
+        seconds = time.perf_counter() - start
+    return y[0, 0].to(device="cpu", dtype=torch.float64).numpy(), seconds
+
+
+def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) -> dict[str, float]:
+    """PROTOCOL steps 6-7 on uint8 images: shave ``scale`` pixels, then each metric.
+
+    Returns the metric values and ``<metric>_seconds`` for the stage split.
+    """
+    ref, out = imaging.shave(gt, scale), imaging.shave(sr, scale)
+    values: dict[str, float] = {}
+    for name in METRICS:
+        if name not in names:
+            values[name] = np.nan
+            continue
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the harness reports missing IFC itself
+            values[name] = float(getattr(metrics, name)(ref, out))
+        values[f"{name}_seconds"] = time.perf_counter() - start
+    return values
+
+
+def _forward_all(
+    run: MethodRun, pairs: list[Pair], device: torch.device, times: StageTimes, progress: bool
+) -> Iterator[tuple[Pair, np.ndarray | None, float, str]]:
+    """Forward every pair: yields (pair, uint8 SR or None, seconds, status)."""
+    warmed: set[tuple[str, int]] = set()
+    for pair in tqdm(pairs, desc=f"{run.spec.name}", disable=not progress, leave=False):
+        if pair.error:
+            yield pair, None, np.nan, f"skipped: {pair.error}"
+            continue
+        gt, ilr = pair.load()
+        group = (pair.ref.dataset, pair.scale)
+        if group not in warmed:
+            forward(run, ilr, device)  # warm-up: allocator, kernels, threads
+            warmed.add(group)
+        sr, seconds = forward(run, ilr, device)
+        times.add("forward", seconds)
+        if not np.all(np.isfinite(sr)):
+            yield pair, None, seconds, "nonfinite output"
+            continue
+        yield pair, imaging.quantize_unit(sr), seconds, "ok"
+
+
+def evaluate(
+    runs: list[MethodRun],
+    pairs: list[Pair],
+    *,
+    metric_names: tuple[str, ...] = METRICS,
+    device: torch.device,
+    jobs: int = 1,
+    times: StageTimes | None = None,
+    progress: bool = True,
+    on_output: Callable[[MethodRun, Pair, np.ndarray], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate each method on each pair; one tidy row per method x dataset x scale x image."""
+    times = times or StageTimes()
+    rows: list[dict[str, Any]] = []
+    threads = torch.get_num_threads()
+    for run in runs:
+        run.model.to(device).eval()
+        outputs = list(_forward_all(run, pairs, device, times, progress))
+        scorable = [(p, sr) for p, sr, _, status in outputs if status == "ok"]
+        scored = Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(score)(np.load(p.gt_path), sr, p.scale, metric_names) for p, sr in scorable
+        )
+        scores: dict[int, dict[str, float]] = {}
+        for (pair, sr), values in tqdm(
+            zip(scorable, scored), total=len(scorable), desc="score", disable=not progress,
+            leave=False,
+        ):
+            scores[id(pair)] = values
+            if on_output is not None:
+                on_output(run, pair, sr)
+        for pair, _, seconds, status in outputs:
+            values = scores.get(id(pair), {})
+            for name in METRICS:
+                times.add(name, values.get(f"{name}_seconds", 0.0))
+            rows.append(
+                {
+                    "method": run.spec.name,
+                    "config": _config_label(run.config),
+                    "weights": run.weights,
+                    "recipe": run.recipe,
+                    "dataset": pair.ref.dataset,
+                    "scale": pair.scale,
+                    "image": pair.ref.name,
+                    **{name: values.get(name, np.nan) for name in METRICS},
+                    "seconds": seconds,
+                    "status": status,
+                    "device": _device_label(device),
+                    "dtype": run.spec.dtype,
+                    "threads": threads,
+                    "protocol": PROTOCOL,
+                }
+            )
+    return rows
+
+
+def _config_label(config: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(config.items())) or "-"
+
+
+def _device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return "cpu"

@@ -1,0 +1,177 @@
+"""Result tables: tidy per-image rows, summaries with published values, atomic writes.
+
+A run folder holds ``per_image.csv`` (one row per method x dataset x scale x image),
+``summary.csv`` (means per method x dataset x scale, published values beside ours) and
+``run.json`` (metadata). Every file is written to a temporary name and renamed, so a
+reader never sees a half-written table, and a run folder is never reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from benchmark.registry import get_method
+
+#: Columns of ``per_image.csv`` in order (extra columns may follow).
+PER_IMAGE_COLUMNS = [
+    "run_id", "timestamp", "method", "config", "weights", "recipe", "dataset", "scale", "image",
+    "psnr", "ssim", "ifc", "seconds", "status", "device", "dtype", "threads", "protocol",
+    "version",
+]
+GROUP = ["method", "config", "weights", "recipe", "protocol", "dataset", "scale"]
+
+
+def code_version() -> str:
+    """Git commit of the checkout (``-dirty`` when modified), else the package version."""
+    from benchmark import __version__
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        return f"{sha}-dirty" if dirty else sha
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` as CSV atomically (full float precision)."""
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
+
+
+def new_run_dir(results_dir: Path, label: str = "run") -> tuple[str, Path]:
+    """Create a fresh run folder ``<results_dir>/<UTC time>-<label>-<random>``; never reuse one."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        run_id = f"{stamp}-{label}-{secrets.token_hex(3)}"
+        path = results_dir / run_id
+        try:
+            path.mkdir()
+            return run_id, path
+        except FileExistsError:
+            continue
+
+
+def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean per method x config x dataset x scale, with published values and differences.
+
+    Dataset figures are means of per-image values (PSNR included), as in the protocol.
+    Rows whose status is not ``ok`` are left out of the means and counted in ``n_failed``.
+    """
+    ok = per_image[per_image["status"] == "ok"]
+    failed = per_image[per_image["status"] != "ok"].groupby(GROUP, dropna=False).size()
+    grouped = ok.groupby(GROUP, dropna=False, sort=False)
+    summary = grouped.agg(
+        n_images=("image", "size"),
+        psnr=("psnr", "mean"),
+        ssim=("ssim", "mean"),
+        ifc=("ifc", "mean"),
+        ifc_missing=("ifc", lambda s: int(s.isna().sum())),
+        seconds=("seconds", "mean"),
+    ).reset_index()
+    summary["n_failed"] = [
+        int(failed.get(tuple(row[c] for c in GROUP), 0)) for _, row in summary.iterrows()
+    ]
+    paper_psnr, paper_ssim = [], []
+    for _, row in summary.iterrows():
+        published = published_cell(row["method"], row["dataset"], int(row["scale"]))
+        paper_psnr.append(published[0])
+        paper_ssim.append(published[1])
+    summary["paper_psnr"] = paper_psnr
+    summary["paper_ssim"] = paper_ssim
+    summary["diff_psnr"] = summary["psnr"] - summary["paper_psnr"]
+    summary["diff_ssim"] = summary["ssim"] - summary["paper_ssim"]
+    return summary
+
+
+def published_cell(method: str, dataset: str, scale: int) -> tuple[float, float]:
+    """Published (psnr, ssim) of a method, NaN where the paper has no such cell.
+
+    A model trained with a reduced recipe is not the published model: its paper cell is
+    shown all the same (it is what the user compares against) and the row's recipe column
+    says which recipe produced it.
+    """
+    try:
+        spec = get_method(method)
+    except KeyError:
+        return (np.nan, np.nan)
+    return spec.published.get((dataset, scale), (np.nan, np.nan))
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """A Table-2-style text table: ours, the paper's value and the difference."""
+    if summary.empty:
+        return "(no results)"
+
+    def num(value: float, digits: int, signed: bool = False) -> str:
+        if value is None or not np.isfinite(value):
+            return "n/a"
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+    header = (
+        f"{'method':<14} {'recipe':<8} {'dataset':<9} {'x':>2} {'n':>4} "
+        f"{'PSNR':>7} {'paper':>7} {'diff':>6}  {'SSIM':>7} {'paper':>7} {'diff':>8}  "
+        f"{'IFC':>6}  {'s/img':>7}"
+    )
+    lines = [header, "-" * len(header)]
+    for _, row in summary.iterrows():
+        flag = f"  ({int(row['n_failed'])} failed)" if row.get("n_failed", 0) else ""
+        lines.append(
+            f"{row['method']:<14} {str(row['recipe']):<8} {row['dataset']:<9} "
+            f"{int(row['scale']):>2} {int(row['n_images']):>4} "
+            f"{num(row['psnr'], 2):>7} {num(row['paper_psnr'], 2):>7} "
+            f"{num(row['diff_psnr'], 2, True):>6}  {num(row['ssim'], 4):>7} "
+            f"{num(row['paper_ssim'], 4):>7} {num(row['diff_ssim'], 4, True):>8}  "
+            f"{num(row['ifc'], 3):>6}  {num(row['seconds'], 4):>7}{flag}"
+        )
+    return "\n".join(lines)
+
+
+def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any]) -> pd.DataFrame:
+    """Write ``per_image.csv``, ``summary.csv`` and ``run.json`` atomically; return the summary."""
+    per_image = pd.DataFrame(list(rows))
+    extra = [c for c in per_image.columns if c not in PER_IMAGE_COLUMNS]
+    per_image = per_image.reindex(columns=PER_IMAGE_COLUMNS + extra)
+    summary = summarize(per_image)
+    atomic_write_csv(run_dir / "per_image.csv", per_image)
+    atomic_write_csv(run_dir / "summary.csv", summary)
+    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2, default=str) + "\n")
+    return summary
+
+
+def read_results(results_dir: Path) -> pd.DataFrame:
+    """Concatenate every run's ``per_image.csv`` under ``results_dir`` (skipping partial runs)."""
+    frames = [pd.read_csv(p) for p in sorted(Path(results_dir).glob("*/per_image.csv"))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PER_IMAGE_COLUMNS)
