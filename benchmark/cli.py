@@ -108,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     jobs = args.jobs or (os.cpu_count() or 1)
     device = harness.resolve_device(args.device)
     root = data.resolve_data_root(args.data_root)
-    cache_dir = Path(args.cache_dir) if args.cache_dir else harness.default_cache_dir()
+    cache_dir = Path(args.cache_dir) if args.cache_dir else data.cache_dir()
     times = harness.StageTimes()
     wall_start = time.perf_counter()
 

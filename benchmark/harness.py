@@ -73,11 +73,6 @@ class StageTimes:
         self.seconds[stage] += value
 
 
-def default_cache_dir() -> Path:
-    """``$SRBENCH_CACHE``, else ``~/.cache/srbench``."""
-    return Path(os.environ.get("SRBENCH_CACHE", Path.home() / ".cache" / "srbench"))
-
-
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU."""
     if device == "auto":

@@ -1,0 +1,40 @@
+"""Shared pytest fixtures.
+
+Reference data is read in place, never copied: ``$SRBENCH_DATA`` points to the staged datasets
+folder (e.g. ``/work/shared/datasets``) and the reference files live beside it in
+``$SRBENCH_DATA/../reference``. Fixtures that need them skip with a reason when they are absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def datasets_root() -> Path:
+    """The staged datasets folder ``$SRBENCH_DATA`` (Set5/, Set14/, B100/, Urban100/, ...)."""
+    value = os.environ.get("SRBENCH_DATA", "")
+    if not value:
+        pytest.skip("SRBENCH_DATA is not set: it must point to the staged datasets folder")
+    root = Path(value)
+    if not root.is_dir():
+        pytest.skip(f"SRBENCH_DATA={value} is not a folder: the reference data is absent")
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_root(datasets_root: Path) -> Path:
+    """The shared data root ``$SRBENCH_DATA/..`` that holds ``datasets/`` and ``reference/``."""
+    return datasets_root.resolve().parent
+
+
+@pytest.fixture(scope="session")
+def reference_root(shared_root: Path) -> Path:
+    """``$SRBENCH_DATA/../reference``: golden metrics, MATLAB-made images and weights."""
+    root = shared_root / "reference"
+    if not root.is_dir():
+        pytest.skip(f"{root} is missing: the reference data is absent")
+    return root
