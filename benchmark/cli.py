@@ -167,6 +167,111 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return status
 
 
+# ------------------------------------------------------------------------------- plugins
+def load_plugin_files(args: argparse.Namespace) -> None:
+    """Import the ``--plugin`` files (global and ``run``'s) so their methods are registered.
+
+    Runs before any command validates method names. Built-in methods and the
+    ``srbench.methods`` entry points are loaded too (``registry.load_plugins``).
+    """
+    paths = [*(getattr(args, "plugins", None) or []), *(getattr(args, "run_plugins", None) or [])]
+    if not paths:
+        return
+    try:
+        registry.load_plugins(paths)
+    except (registry.PluginError, ValueError) as exc:
+        raise UsageError(f"--plugin: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------- score
+def cmd_score(args: argparse.Namespace) -> int:
+    from benchmark import imaging
+    from benchmark import protocol as protocols
+    from benchmark import score
+
+    try:
+        proto = protocols.get_protocol(args.protocol)
+    except protocols.UnknownProtocolError as exc:
+        raise UsageError(f"--protocol: {exc}") from None
+    try:
+        scales = parse_scales(args.scale)
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("--scales:", "--scale:", 1)) from None
+    if len(scales) != 1:
+        raise UsageError(f"--scale: give one scale, got {args.scale!r}")
+    scale = scales[0]
+    datasets = parse_datasets(args.dataset)
+    if len(datasets) != 1:
+        raise UsageError(f"--dataset: give one dataset, got {args.dataset!r}")
+    metric_names = parse_metrics(args.metrics)
+    name = args.name.strip()
+    if not name or "," in name:
+        raise UsageError(f"--name: {args.name!r} is not a usable method name")
+    jobs = args.jobs or (os.cpu_count() or 1)
+    root = data.resolve_data_root(args.data_root)
+    sr_dir = Path(args.sr).expanduser().resolve()
+    wall_start = time.perf_counter()
+
+    refs = data.list_images(datasets[0], root, offline=args.offline, progress=False)
+    try:
+        matches, unmatched = score.match_files(refs, score.list_sr_files(sr_dir), scale, name)
+        score.check_sizes(matches, scale)
+        rows = score.score_folder(
+            matches, scale, method=name, weights=str(sr_dir), protocol=proto,
+            names=metric_names, jobs=jobs,
+        )
+    except (score.ScoreError, imaging.ImageReadError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    if unmatched:
+        shown = ", ".join(p.name for p in unmatched[:5])
+        more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+        print(f"note: {len(unmatched)} file(s) in {sr_dir} fit no {datasets[0]} image at "
+              f"x{scale} and were not scored: {shown}{more}", file=sys.stderr)
+
+    run_id, run_dir = results.new_run_dir(Path(args.results_dir), label="score")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    version = results.code_version()
+    for row in rows:
+        row.update(run_id=run_id, timestamp=stamp, version=version)
+    wall = time.perf_counter() - wall_start
+    meta: dict[str, Any] = {
+        "run_id": run_id, "command": sys.argv, "protocol": proto.name, "version": version,
+        "data_root": str(root), "datasets": datasets, "scales": [scale], "methods": [name],
+        "sr_dir": str(sr_dir), "pairs": {m.gt.name: m.sr.name for m in matches},
+        "unmatched": [p.name for p in unmatched], "jobs": jobs, "wall_seconds": wall,
+        "evaluations": len(rows),
+    }
+    summary = results.write_run(run_dir, rows, meta)
+    print(f"protocol: {proto.name}")
+    print(results.format_summary(summary))
+    print(f"\n{len(rows)} images scored in {wall:.1f} s; results in {run_dir}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmark import report
+
+    results_dir = Path(args.results_dir)
+    out = Path(args.out) if args.out else report.default_out_dir(results_dir)
+    if not results_dir.is_dir():
+        print(f"note: {results_dir} does not exist; the report shows the paper's values only",
+              file=sys.stderr)
+    try:
+        index = report.build_report(results_dir, out, data_root=args.data_root)
+    except report.ReportError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"report: {index}")
+    if args.open and not report.open_in_browser(index):
+        print(f"note: no web browser available; open {index.resolve().as_uri()}", file=sys.stderr)
+    if args.serve:
+        try:
+            report.serve(index.parent, args.port)
+        except OSError as exc:
+            raise UsageError(f"--serve: cannot listen on 127.0.0.1:{args.port}: {exc}") from None
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -175,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"MATLAB protocol ({PROTOCOL}).",
     )
     parser.add_argument("--version", action="version", version=f"srbench {__version__}")
+    parser.add_argument("--plugin", action="append", dest="plugins", default=None, metavar="FILE",
+                        help="Python file that registers methods with "
+                        "benchmark.register_method (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="evaluate methods on test sets (trains missing weights)",
@@ -194,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--offline", action="store_true", help="never download missing data")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--plugin", action="append", dest="run_plugins", default=None, metavar="FILE",
+                     help="Python file that registers methods (repeatable; same as the global "
+                     "--plugin)")
     run.set_defaults(func=cmd_run)
 
     ds = sub.add_parser("datasets", help="list, verify or download datasets",
@@ -202,6 +313,41 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("names", nargs="?", help="comma-separated datasets (default: all)")
     ds.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     ds.set_defaults(func=cmd_datasets)
+
+    sc = sub.add_parser(
+        "score", help="score SR images made elsewhere against a test set",
+        description="Pair the SR images of a folder with a test set's GT images by name, "
+        "compute the metrics under a protocol and write the same tables as `run`.")
+    sc.add_argument("--sr", required=True, metavar="DIR", help="folder of SR images")
+    sc.add_argument("--dataset", required=True, help="test set, e.g. set5 (see `datasets list`)")
+    sc.add_argument("--scale", required=True, help="SR factor of the images, e.g. 2")
+    sc.add_argument("--name", required=True, help="method name recorded in the results")
+    sc.add_argument("--protocol", default=PROTOCOL,
+                    help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code) or matlab-float-y-v1 "
+                    "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y)")
+    sc.add_argument("--metrics", default="psnr,ssim,ifc", help="subset of psnr,ssim,ifc")
+    sc.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
+    sc.add_argument("--results-dir", default="results", help="where run folders go")
+    sc.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
+    sc.add_argument("--offline", action="store_true", help="never download missing data")
+    sc.set_defaults(func=cmd_score)
+
+    rp = sub.add_parser(
+        "report", help="build the HTML report (tables, figures, image browser) from results",
+        description="Build a self-contained HTML report (works from file://, no network) of "
+        "every run under --results-dir: Tables 2-4 with the paper's values, Figures 1/6/8/9, "
+        "an image browser, training curves and run metadata; tables also as CSV and LaTeX.")
+    rp.add_argument("--results-dir", default="results", help="folder of run folders")
+    rp.add_argument("--out", metavar="DIR",
+                    help="report folder (default: reports/ next to --results-dir); replaced "
+                    "only if it is an earlier report or empty")
+    rp.add_argument("--data-root", help="datasets folder for the image browser's ground truth "
+                    "(default: each run's data root, then $SRBENCH_DATA, else ./datasets)")
+    rp.add_argument("--open", action="store_true", help="open index.html in a web browser")
+    rp.add_argument("--serve", action="store_true",
+                    help="serve the report on http://127.0.0.1:PORT/ until Ctrl-C")
+    rp.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    rp.set_defaults(func=cmd_report)
     return parser
 
 
@@ -210,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
+        load_plugin_files(args)
         return handler(args)
     except KeyboardInterrupt:
         print("interrupted; results already written are intact", file=sys.stderr)

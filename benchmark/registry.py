@@ -8,13 +8,15 @@ themselves with :func:`register_method`. The harness, trainer and CLI only ever 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch.nn as nn
 
@@ -95,8 +97,11 @@ def register_method(
     """
 
     def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
-            raise ValueError(f"method {name!r} is already registered")
+        known = _REGISTRY.get(name)
+        if known is not None and _qualified(known.factory) != _qualified(factory):
+            raise ValueError(
+                f"method {name!r} is already registered by {_qualified(known.factory)}"
+            )
         _REGISTRY[name] = MethodSpec(
             name=name, factory=factory, family=family, config=dict(config or {}), **spec_fields
         )
@@ -105,26 +110,49 @@ def register_method(
     return decorate
 
 
-def load_plugins(paths: list[str | Path] = ()) -> None:
-    """Import the built-in ``methods`` package, entry-point plugins and plugin files."""
+class PluginError(ImportError):
+    """A plugin file or entry point that cannot be imported; the message is one line."""
+
+
+def _qualified(factory: Callable[..., Any]) -> str:
+    return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', '?')}"
+
+
+def load_plugins(paths: Iterable[str | Path] = ()) -> None:
+    """Import the built-in ``methods`` package, entry-point plugins and plugin files.
+
+    A broken entry point is reported with a warning and skipped, so that it cannot make
+    every built-in method unusable. A plugin file that fails to import raises
+    :class:`PluginError` and leaves nothing half-registered behind in ``sys.modules``.
+    """
     global _LOADED
     if not _LOADED:
-        _LOADED = True
         importlib.import_module("methods")
+        _LOADED = True
         for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            entry.load()
+            try:
+                entry.load()
+            except Exception as exc:  # a third-party bug must not break the suite
+                warnings.warn(f"skipping method plugin {entry.value!r}: {exc}", stacklevel=2)
     for path in paths:
-        path = Path(path)
+        path = Path(path).resolve()
         if not path.is_file():
-            raise FileNotFoundError(f"plugin file not found: {path}")
-        module_name = f"srbench_plugin_{path.stem}"
+            raise PluginError(f"plugin file not found: {path}")
+        # Keyed by the full path, so two plugins with the same file name can coexist.
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        module_name = f"srbench_plugin_{path.stem}_{digest}"
         if module_name in sys.modules:
             continue
         module_spec = importlib.util.spec_from_file_location(module_name, path)
-        assert module_spec is not None and module_spec.loader is not None
+        if module_spec is None or module_spec.loader is None:
+            raise PluginError(f"cannot import plugin {path}: not a Python file")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise PluginError(f"cannot import plugin {path}: {type(exc).__name__}: {exc}") from exc
 
 
 def list_methods() -> list[MethodSpec]:

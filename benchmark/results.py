@@ -20,6 +20,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from benchmark import PROTOCOL
 from benchmark.registry import get_method
 
 #: Columns of ``per_image.csv`` in order (extra columns may follow).
@@ -85,7 +86,10 @@ def new_run_dir(results_dir: Path, label: str = "run") -> tuple[str, Path]:
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean per method x config x dataset x scale, with published values and differences.
+    """Mean per method x config x protocol x dataset x scale, with published values.
+
+    Rows of different protocols are never averaged together (``protocol`` is in ``GROUP``),
+    and published values (drrn-matlab-v1 figures) are shown only beside drrn-matlab-v1 rows.
 
     Dataset figures are means of per-image values (PSNR included), as in the protocol.
     Rows whose status is not ``ok`` are left out of the means and counted in ``n_failed``.
@@ -106,7 +110,11 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     ]
     paper_psnr, paper_ssim = [], []
     for _, row in summary.iterrows():
-        published = published_cell(row["method"], row["dataset"], int(row["scale"]))
+        # Published values are drrn-matlab-v1 figures: no comparison across protocols.
+        published = (
+            published_cell(row["method"], row["dataset"], int(row["scale"]))
+            if row["protocol"] == PROTOCOL else (np.nan, np.nan)
+        )
         paper_psnr.append(published[0])
         paper_ssim.append(published[1])
     summary["paper_psnr"] = paper_psnr
@@ -131,9 +139,18 @@ def published_cell(method: str, dataset: str, scale: int) -> tuple[float, float]
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    """A Table-2-style text table: ours, the paper's value and the difference."""
+    """A Table-2-style text table: ours, the paper's value and the difference.
+
+    Rows of different protocols are never tabulated together: a summary holding several
+    protocols gives one table per protocol, each headed by ``protocol: <name>``.
+    """
     if summary.empty:
         return "(no results)"
+    if "protocol" in summary.columns and summary["protocol"].nunique(dropna=False) > 1:
+        return "\n\n".join(
+            f"protocol: {name}\n{format_summary(part)}"
+            for name, part in summary.groupby("protocol", dropna=False, sort=False)
+        )
 
     def num(value: float, digits: int, signed: bool = False) -> str:
         if value is None or not np.isfinite(value):

@@ -1,0 +1,206 @@
+"""Evaluation protocols as named objects.
+
+A protocol says how a ground-truth image and a super-resolved image become the two Y planes
+that the metrics compare, how many border pixels are shaved, and which metric functions are
+fed with them. Every result row records the name of the protocol that produced it, and
+numbers of different protocols are never averaged together (``results.GROUP`` holds
+``protocol``).
+
+* ``drrn-matlab-v1`` (PROTOCOL.md, the suite's law): Y is MATLAB ``rgb2ycbcr`` on the uint8
+  image, i.e. uint8; metrics on the shaved uint8 Y planes. The harness's ``run`` always uses it.
+* ``matlab-float-y-v1``: the EDSR/RCAN ``Evaluate_PSNR_SSIM.m`` evaluation. Y is
+  ``single(rgb2ycbcr(im2double(img)))``, multiplied by 255 in single precision and never
+  rounded to integers; metrics on the shaved float Y planes.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from benchmark import PROTOCOL, imaging, metrics
+from benchmark.registry import suggest
+
+__all__ = [
+    "METRICS",
+    "Protocol",
+    "UnknownProtocolError",
+    "get_protocol",
+    "list_protocols",
+]
+
+#: Metric names in the order of the result columns; each maps to ``benchmark.metrics.<name>``.
+METRICS = ("psnr", "ssim", "ifc")
+
+
+class UnknownProtocolError(KeyError):
+    """Raised for a protocol name that is not registered; the message suggests close matches."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want a plain line
+        return str(self.args[0])
+
+
+def _default_metrics() -> Mapping[str, Callable[[np.ndarray, np.ndarray], float]]:
+    return MappingProxyType({name: getattr(metrics, name) for name in METRICS})
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One evaluation protocol.
+
+    Attributes
+    ----------
+    name : str
+        The name stored in every result row, e.g. ``"drrn-matlab-v1"``.
+    description : str
+        One line for listings and ``--help``.
+    gt_y : callable
+        ``gt_y(img_uint8, scale) -> ndarray (H', W')``: the ground truth's Y plane on the
+        0-255 scale, modcropped to a multiple of ``scale``. ``img_uint8`` is what
+        :func:`benchmark.imaging.read_image` returns.
+    sr_y : callable
+        ``sr_y(img_uint8) -> ndarray (H, W)``: the Y plane of a super-resolved image file
+        (RGB, or single-channel used directly), on the 0-255 scale.
+    shave : callable
+        ``shave(scale) -> int``: border pixels removed from every side before the metrics.
+    y_dtype : str
+        How the metrics are fed: ``"uint8"`` (integer Y) or ``"float32x255"`` (single-precision
+        Y times 255, not rounded). The metrics always compute in float64.
+    metrics : mapping
+        Metric name -> ``f(reference, test) -> float`` on 2-D arrays, reference first.
+    """
+
+    name: str
+    description: str
+    gt_y: Callable[[np.ndarray, int], np.ndarray]
+    sr_y: Callable[[np.ndarray], np.ndarray]
+    shave: Callable[[int], int]
+    y_dtype: str
+    metrics: Mapping[str, Callable[[np.ndarray, np.ndarray], float]] = field(
+        default_factory=_default_metrics
+    )
+
+    def score(
+        self, gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...] = METRICS
+    ) -> dict[str, float]:
+        """Shave both Y planes and compute the metrics in ``names`` (NaN for the others).
+
+        Parameters
+        ----------
+        gt, sr : ndarray, shape (H, W)
+            Outputs of :attr:`gt_y` and :attr:`sr_y`; same shape.
+        scale : int
+            SR factor; the border removed is ``self.shave(scale)``.
+        names : tuple of str
+            Metrics to compute, a subset of ``self.metrics``.
+
+        Returns
+        -------
+        dict
+            ``{metric: value}`` for every key of ``self.metrics``, plus
+            ``<metric>_seconds`` for those computed. Warnings of the metrics (IFC on an
+            image under 72 px gives NaN) are silenced: the caller reports missing values.
+        """
+        if gt.shape != sr.shape:
+            raise ValueError(f"Y planes differ in size: {gt.shape} vs {sr.shape}")
+        border = self.shave(scale)
+        ref, out = imaging.shave(gt, border), imaging.shave(sr, border)
+        values: dict[str, float] = {}
+        for name, func in self.metrics.items():
+            if name not in names:
+                values[name] = float("nan")
+                continue
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                values[name] = float(func(ref, out))
+            values[f"{name}_seconds"] = time.perf_counter() - start
+        return values
+
+
+# ------------------------------------------------------------------------- drrn-matlab-v1
+def _uint8_y(img: np.ndarray) -> np.ndarray:
+    """PROTOCOL.md step 1: uint8 Y of MATLAB ``rgb2ycbcr``; single-channel images as they are."""
+    return imaging.rgb2y(img)
+
+
+def _uint8_gt_y(img: np.ndarray, scale: int) -> np.ndarray:
+    """PROTOCOL.md steps 1-2 and 5: the uint8 Y, modcropped (``quantize_unit(Y/255)`` is Y)."""
+    return imaging.modcrop(imaging.rgb2y(img), scale)
+
+
+# ---------------------------------------------------------------------- matlab-float-y-v1
+def _float_y(img: np.ndarray) -> np.ndarray:
+    """``single(rgb2ycbcr(im2double(img)))(:,:,1) * 255`` in single precision, as float64.
+
+    Single-channel images: ``single(im2double(img)) * 255``. The cast to single matters at
+    the 1e-6 dB level (Set5 butterfly x2), so it is reproduced exactly.
+    """
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    unit = img.astype(np.float64) / 255.0  # im2double
+    y = unit if img.ndim == 2 else imaging.rgb2ycbcr(unit)[:, :, 0]
+    return (y.astype(np.float32) * np.float32(255.0)).astype(np.float64)
+
+
+def _float_gt_y(img: np.ndarray, scale: int) -> np.ndarray:
+    return _float_y(imaging.modcrop(np.asarray(img), scale))
+
+
+def _shave_scale(scale: int) -> int:
+    return int(scale)
+
+
+_PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            name=PROTOCOL,
+            description="DRRN/VDSR MATLAB test code: uint8 Y of rgb2ycbcr, shave s, PSNR, "
+            "ssim_index, ifcvec on uint8 Y (PROTOCOL.md)",
+            gt_y=_uint8_gt_y,
+            sr_y=_uint8_y,
+            shave=_shave_scale,
+            y_dtype="uint8",
+        ),
+        Protocol(
+            name="matlab-float-y-v1",
+            description="EDSR/RCAN Evaluate_PSNR_SSIM.m: Y = single(rgb2ycbcr(im2double(img)))"
+            "*255, not rounded; shave s; PSNR, ssim_index (and ifcvec) on float Y",
+            gt_y=_float_gt_y,
+            sr_y=_float_y,
+            shave=_shave_scale,
+            y_dtype="float32x255",
+        ),
+    )
+}
+
+
+def list_protocols() -> list[Protocol]:
+    """All registered protocols, the suite's own (``benchmark.PROTOCOL``) first."""
+    return sorted(_PROTOCOLS.values(), key=lambda p: (p.name != PROTOCOL, p.name))
+
+
+def get_protocol(name: str) -> Protocol:
+    """The protocol registered as ``name`` (case-insensitive).
+
+    Raises
+    ------
+    UnknownProtocolError
+        One line naming the closest known names and listing all of them.
+    """
+    key = name.strip().lower()
+    if key not in _PROTOCOLS:
+        known = sorted(_PROTOCOLS)
+        raise UnknownProtocolError(
+            f"unknown protocol {name!r}{suggest(key, known)}; known: {', '.join(known)}"
+        )
+    return _PROTOCOLS[key]
