@@ -80,6 +80,17 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------------- run
+def refresh_report(args: argparse.Namespace) -> None:
+    """Rebuild the HTML report beside ``--results-dir`` unless ``--no-report`` was given."""
+    if args.no_report:
+        return
+    from benchmark import report
+
+    index = report.refresh_report(args.results_dir)
+    if index is not None:
+        print(f"report: {index}")
+
+
 def load_images(
     names: list[str] | None, root: Path, *, offline: bool, progress: bool
 ) -> dict[str, list[data.ImageRef]]:
@@ -123,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     rows = harness.evaluate(
         runs, pairs, metric_names=metric_names, device=device, jobs=jobs, times=times,
         progress=not args.quiet,
+        on_output=harness.image_saver(run_dir) if args.save_images else None,
     )
     wall = time.perf_counter() - wall_start
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -138,6 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = results.write_run(run_dir, rows, meta)
     print(results.format_summary(summary))
     print(f"\n{len(rows)} evaluations in {wall:.1f} s; results in {run_dir}")
+    refresh_report(args)
     skipped = [r for r in rows if r["status"] != "ok"]
     for row in skipped:
         print(f"skipped: {row['method']} {row['dataset']} x{row['scale']} {row['image']}: "
@@ -245,6 +258,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     print(f"protocol: {proto.name}")
     print(results.format_summary(summary))
     print(f"\n{len(rows)} images scored in {wall:.1f} s; results in {run_dir}")
+    refresh_report(args)
     return 0
 
 
@@ -302,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--offline", action="store_true", help="never download missing data")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--save-images", action="store_true",
+                     help="write colour SR images (SR Y + bicubic CbCr) under <run>/images/")
+    run.add_argument("--no-report", action="store_true",
+                     help="do not refresh the HTML report (reports/ beside --results-dir)")
     run.add_argument("--plugin", action="append", dest="run_plugins", default=None, metavar="FILE",
                      help="Python file that registers methods (repeatable; same as the global "
                      "--plugin)")
@@ -329,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     sc.add_argument("--results-dir", default="results", help="where run folders go")
     sc.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
+    sc.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
     sc.add_argument("--offline", action="store_true", help="never download missing data")
     sc.set_defaults(func=cmd_score)
 

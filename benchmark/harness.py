@@ -264,6 +264,42 @@ def evaluate(
     return rows
 
 
+def colour_output(image: np.ndarray, sr_y: np.ndarray, scale: int) -> np.ndarray:
+    """PROTOCOL step 8: SR Y with the bicubic Cb/Cr, back to RGB (for looking, not metrics).
+
+    Parameters
+    ----------
+    image : ndarray of uint8, (H, W, 3) RGB or (H, W) gray
+        The dataset image as read.
+    sr_y : ndarray of uint8, (h, w)
+        The method's quantised Y output at the modcropped size.
+    scale : int
+
+    Returns
+    -------
+    ndarray of uint8, (h, w, 3) or (h, w)
+    """
+    if image.ndim == 2:
+        return sr_y
+    ycbcr = imaging.rgb2ycbcr(imaging.modcrop(image, scale).astype(np.float64) / 255.0)
+    chroma = imaging.imresize(imaging.imresize(ycbcr[..., 1:], 1 / scale),
+                              output_shape=ycbcr.shape[:2])
+    merged = np.concatenate([sr_y[..., None] / 255.0, chroma], axis=-1)
+    return imaging.quantize_unit(imaging.ycbcr2rgb(merged))
+
+
+def image_saver(run_dir: Path) -> Callable[[MethodRun, Pair, np.ndarray], None]:
+    """``on_output`` callback writing ``<run_dir>/images/<method>/<dataset>/x<s>/<image>.png``."""
+
+    def save(run: MethodRun, pair: Pair, sr: np.ndarray) -> None:
+        folder = run_dir / "images" / run.spec.name / pair.ref.dataset / f"x{pair.scale}"
+        folder.mkdir(parents=True, exist_ok=True)
+        colour = colour_output(pair.ref.load(), sr, pair.scale)
+        imaging.write_image(folder / f"{pair.ref.name}.png", colour)
+
+    return save
+
+
 def _config_label(config: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(config.items())) or "-"
 

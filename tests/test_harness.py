@@ -58,7 +58,7 @@ def test_run_writes_tidy_tables_with_ifc_and_never_overwrites(
 ):
     argv = ["run", "--methods", "bicubic", "--datasets", "set5", "--scales", "2,3",
             "--data-root", str(datasets_root), "--results-dir", str(tmp_path),
-            "--cache-dir", str(cache_dir), "--jobs", "2", "--quiet"]
+            "--cache-dir", str(cache_dir), "--jobs", "2", "--quiet", "--no-report"]
     assert cli.main(argv) == 0
     assert cli.main(argv) == 0
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
@@ -100,12 +100,29 @@ def test_sample_set_runs_offline_without_any_data(tmp_path: Path, monkeypatch: p
     empty.mkdir()
     code = cli.main(["run", "--offline", "--data-root", str(empty), "--results-dir",
                      str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"),
-                     "--scales", "2", "--quiet", "--jobs", "1"])
+                     "--scales", "2", "--quiet", "--jobs", "1", "--save-images"])
     assert code == 0
     (run,) = (tmp_path / "results").iterdir()
     per_image = pd.read_csv(run / "per_image.csv")
     assert set(per_image["dataset"]) == {"sample"} and len(per_image) >= 4
     assert per_image["psnr"].between(15, 60).all()
+    saved = sorted((run / "images" / "bicubic" / "sample" / "x2").glob("*.png"))
+    assert [p.stem for p in saved] == sorted(per_image["image"])
+    assert imaging.read_image(saved[0]).dtype == np.uint8
+    assert (tmp_path / "reports" / "index.html").is_file(), "run refreshes the HTML report"
+
+
+def test_colour_output_keeps_y_and_takes_bicubic_chroma():
+    # A smooth image: its bicubic chroma stays in the RGB gamut, so nothing is clipped.
+    yy, xx = np.mgrid[0:24, 0:30]
+    image = np.stack([60 + 4 * yy, 80 + 3 * xx, 150 - 2 * yy - xx], axis=-1).astype(np.uint8)
+    y = imaging.rgb2y(imaging.modcrop(image, 4))
+    colour = harness.colour_output(image, y, 4)
+    assert colour.shape == (24, 28, 3) and colour.dtype == np.uint8
+    # Round trip through the colour image changes Y by at most the quantisation steps.
+    assert np.abs(imaging.rgb2y(colour).astype(int) - y).max() <= 1
+    gray = image[..., 0]
+    assert harness.colour_output(gray, imaging.modcrop(gray, 4), 4) is not None
 
 
 @pytest.mark.parametrize(
