@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmark import PROTOCOL, __version__, data, harness, registry, results
+from benchmark.weights import WeightsError
 
 EXIT_SKIPPED = 3  # the run finished, but some images could not be evaluated
 STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
@@ -80,6 +81,72 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------------- run
+def parse_weights(text: str | None, specs: list[registry.MethodSpec]) -> dict[str, Path]:
+    """``--weights FILE`` (one method) or ``--weights METHOD=FILE,...`` -> {method: path}."""
+    if not text:
+        return {}
+    names = [s.name for s in specs]
+    trainable = [s.name for s in specs if s.trainable]
+    mapping: dict[str, Path] = {}
+    for item in _csv_list(text):
+        if "=" in item:
+            name, _, file = item.partition("=")
+            name = name.strip().lower()
+            if name not in names:
+                raise UsageError(f"--weights: {name!r} is not among --methods ({', '.join(names)})")
+        elif len(trainable) == 1 and not mapping:
+            name, file = trainable[0], item
+        else:
+            raise UsageError("--weights FILE needs exactly one learned method in --methods; "
+                             "use --weights METHOD=FILE,...")
+        path = Path(file.strip())
+        if not path.is_file():
+            raise UsageError(f"--weights: {path} is not a file")
+        if not registry.get_method(name).trainable:
+            raise UsageError(f"--weights: {name} has no weights")
+        mapping[name] = path
+    return mapping
+
+
+def build_runs(
+    specs: list[registry.MethodSpec], weight_files: dict[str, Path], args: argparse.Namespace,
+    data_root: Path,
+) -> list[harness.MethodRun]:
+    """A ready model per method: fixed, loaded from ``--weights``, or trained (or reused)."""
+    from benchmark import train, weights
+
+    runs = []
+    for spec in specs:
+        if not spec.trainable:
+            config = registry.resolve_config(spec.name)
+            runs.append(harness.MethodRun(spec, config, spec.factory(**config), tile=args.tile))
+            continue
+        if spec.name in weight_files:
+            path = weight_files[spec.name]
+            state, overrides, meta = weights.import_weights(spec.name, path)
+            recipe = _recipe_label(meta.get("recipe"), default="published")
+        else:
+            path = train.find_or_train(
+                spec.name, args.recipe, data_root=data_root, device=args.device,
+                progress=not args.quiet,
+            )
+            state, meta = weights.load_checkpoint(path, spec.name)
+            overrides = {k: v for k, v in meta["config"].items() if spec.config.get(k) != v}
+            recipe = _recipe_label(meta.get("recipe"), default=args.recipe)
+        config = registry.resolve_config(spec.name, **overrides)
+        model = weights.load_state(registry.create_model(spec.name, **config), state,
+                                   source=str(path))
+        runs.append(harness.MethodRun(spec, config, model, weights=str(path), recipe=recipe,
+                                      tile=args.tile))
+    return runs
+
+
+def _recipe_label(recipe: Any, default: str) -> str:
+    if isinstance(recipe, dict):
+        return str(recipe.get("name", default))
+    return str(recipe) if recipe else default
+
+
 def refresh_report(args: argparse.Namespace) -> None:
     """Rebuild the HTML report beside ``--results-dir`` unless ``--no-report`` was given."""
     if args.no_report:
@@ -125,8 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     images = load_images(dataset_names, root, offline=args.offline, progress=not args.quiet)
     dataset_names = list(images)
-    runs = [harness.MethodRun(spec, registry.resolve_config(spec.name), spec.factory(
-        **registry.resolve_config(spec.name))) for spec in specs]
+    runs = build_runs(specs, parse_weights(args.weights, specs), args, root)
     pairs = harness.prepare_pairs(
         images, scales, cache_dir=cache_dir, jobs=jobs, times=times, progress=not args.quiet
     )
@@ -286,6 +352,83 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------- methods / weights
+def cmd_methods(args: argparse.Namespace) -> int:
+    from benchmark.modelinfo import model_stats
+
+    header = f"{'method':<14} {'family':<9} {'depth':>5} {'params':>10} {'MACs/px':>10} " \
+             f"{'Set5 x3':>7}  description"
+    print(header)
+    print("-" * len(header))
+    for spec in registry.list_methods():
+        stats = model_stats(spec.name)
+        paper = spec.published.get(("set5", 3), (float("nan"),))[0]
+        depth = stats.get("depth")
+        print(f"{spec.name:<14} {spec.family:<9} {depth if depth is not None else '-':>5} "
+              f"{stats['params']:>10,} {stats['macs_per_pixel']:>10,} "
+              f"{paper if paper == paper else 'n/a':>7}  {spec.description}")
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from benchmark import weights
+
+    if args.action == "list":
+        for name, entry in sorted(weights.load_weights_manifest().items()):
+            local = weights.reference_weights(name, args.data_root)
+            print(f"{name:<16} method={entry['method']:<10} scales={entry.get('scales')} "
+                  f"local={local or '-'}\n  {entry['url']}")
+        return 0
+    if args.action == "download":
+        if not args.target:
+            raise UsageError("weights download NAME: give a name from `weights list`")
+        path = weights.download_weights(args.target, Path(args.out or "weights"))
+        print(path)
+        return 0
+    if not (args.target and args.file):
+        raise UsageError("weights import METHOD FILE [--out PATH]")
+    spec = parse_methods(args.target)[0]
+    state, overrides, meta = weights.import_weights(spec.name, args.file)
+    config = registry.resolve_config(spec.name, **overrides)
+    model = weights.load_state(registry.create_model(spec.name, **config), state,
+                               source=str(args.file))
+    out = Path(args.out or Path("weights") / f"{spec.name}-{Path(args.file).stem}.safetensors")
+    weights.save_checkpoint(out, model, method=spec.name, config=config,
+                            meta={**meta, "recipe": "published"})
+    print(f"{args.file} -> {out} ({spec.name}, {', '.join(f'{k}={v}' for k, v in overrides.items()) or 'default config'})")
+    return 0
+
+
+# ------------------------------------------------------------------------------ train / speed
+def cmd_train(args: argparse.Namespace) -> int:
+    from benchmark import train
+
+    spec = parse_methods(args.method)[0]
+    if not spec.trainable:
+        raise UsageError(f"{spec.name} has nothing to train")
+    config = {"channels": args.width} if args.width else None
+    path = train.train(
+        spec.name, recipe=args.recipe, config=config, iterations=args.iterations,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+        bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
+        data_root=data.resolve_data_root(args.data_root), out_dir=args.weights_dir,
+        resume=args.resume, progress=not args.quiet,
+    )
+    print(path)
+    return 0
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    from benchmark.speed import speed
+
+    specs = [s for s in parse_methods(args.methods) if s.trainable]
+    rows = speed([s.name for s in specs], args.device)
+    for row in rows:
+        print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()))
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -316,6 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--offline", action="store_true", help="never download missing data")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--weights", metavar="FILE | METHOD=FILE,...",
+                     help="weights for learned methods: srbench checkpoints or published files "
+                     "(VDSR/SRCNN .mat, MXNet DRRN .params); without them a method is trained "
+                     "with --recipe (or a finished training is reused)")
+    run.add_argument("--recipe", default="quick", choices=["quick", "fast", "paper"],
+                     help="training recipe for methods without --weights (default: quick)")
+    run.add_argument("--tile", type=int, default=None, metavar="N",
+                     help="memory-bounded tiled inference with N x N tiles (same output)")
     run.add_argument("--save-images", action="store_true",
                      help="write colour SR images (SR Y + bicubic CbCr) under <run>/images/")
     run.add_argument("--no-report", action="store_true",
@@ -367,6 +518,49 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve the report on http://127.0.0.1:PORT/ until Ctrl-C")
     rp.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
     rp.set_defaults(func=cmd_report)
+    me = sub.add_parser("methods", help="table of registered methods",
+                        description="Every registered method with depth, parameters, "
+                        "multiply-adds per output pixel and its published Set5 x3 PSNR.")
+    me.set_defaults(func=cmd_methods)
+
+    we = sub.add_parser("weights", help="list, download or import published weights",
+                        description="Published weights: list the manifest, download one "
+                        "(sha256-verified), or import a published file (VDSR/SRCNN .mat, "
+                        "MXNet DRRN .params) into an srbench checkpoint.")
+    we.add_argument("action", choices=["list", "download", "import"])
+    we.add_argument("target", nargs="?", help="download: weights name; import: METHOD")
+    we.add_argument("file", nargs="?", help="import: the published file")
+    we.add_argument("--out", help="output file or folder (default: weights/)")
+    we.add_argument("--data-root", help="dataset folder; reference weights sit in ../reference")
+    we.set_defaults(func=cmd_weights)
+
+    tr = sub.add_parser("train", help="train one method with a named recipe",
+                        description="Train METHOD with the shared training backbone; resumable.")
+    tr.add_argument("method")
+    tr.add_argument("--recipe", default="quick", choices=["quick", "fast", "paper"])
+    tr.add_argument("--iterations", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--width", type=int, help="channels (budget runs)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
+    tr.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    tr.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
+    tr.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                    help="continue a partial run of the same plan (default)")
+    tr.add_argument("--data-root")
+    tr.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
+    tr.add_argument("--quiet", action="store_true")
+    tr.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("speed", help="training and inference speed, optimised vs eager",
+                        description="Per method on the current device: training patches/s "
+                        "and inference ms/image for the optimised path and a plain eager fp32 "
+                        "loop, with their ratio.")
+    sp.add_argument("--methods", default="srcnn,vdsr,drcn,drrn_b1u9,drrn_b1u25")
+    sp.add_argument("--device", default="auto")
+    sp.set_defaults(func=cmd_speed)
     return parser
 
 
@@ -380,6 +574,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; results already written are intact", file=sys.stderr)
         return 130
-    except (UsageError, data.DatasetError) as exc:
+    except (UsageError, data.DatasetError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
