@@ -1,3 +1,19 @@
-from benchmark.cli import main
+import os
+import sys
 
-raise SystemExit(main())
+_MESSAGE = "interrupted; results already written are intact"
+
+try:  # a Ctrl-C while the heavy modules load ends like one during the run
+    from benchmark.cli import EXIT_INTERRUPTED, main
+except KeyboardInterrupt:
+    print(_MESSAGE, file=sys.stderr)
+    raise SystemExit(130) from None
+
+_code = main()
+if _code == EXIT_INTERRUPTED:
+    # Leave at once: a run stopped by Ctrl-C was seen, rarely, to end by SIGINT (status -2)
+    # during interpreter shutdown after the message; os._exit keeps the status 130.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_code)
+raise SystemExit(_code)

@@ -13,6 +13,8 @@ from benchmark import PROTOCOL, __version__, data, harness, registry, results
 from benchmark.weights import WeightsError
 
 EXIT_SKIPPED = 3  # the run finished, but some images could not be evaluated
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
+INTERRUPTED = "interrupted; results already written are intact"
 STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
 
 
@@ -572,8 +574,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_plugin_files(args)
         return handler(args)
     except KeyboardInterrupt:
-        print("interrupted; results already written are intact", file=sys.stderr)
-        return 130
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (UsageError, data.DatasetError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except SystemError as exc:
+        # A Ctrl-C inside a C extension (cv2) can surface as "returned a result with an
+        # exception set", caused by the KeyboardInterrupt: still an interrupt.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            print(INTERRUPTED, file=sys.stderr)
+            return EXIT_INTERRUPTED
+        raise

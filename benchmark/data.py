@@ -6,6 +6,11 @@ manifest does not list (``Thumbs.db``, a stray README) are never evaluated. Imag
 data root (``resolve_data_root``) in the folders ``Set5/``, ``Set14/``, ``B100/``, ``Urban100/``,
 ``T91/`` and ``BSD200/``. ``train291`` is the union of ``t91`` and ``bsd200``; ``sample`` is a
 handful of photographs shipped inside scikit-image, so that a smoke run needs no data at all.
+
+``dir:PATH`` is an ad-hoc set: every image file directly in the folder ``PATH`` (by extension,
+see ``DIR_EXTENSIONS``; hidden files skipped), in sorted order, with no manifest and the sha256
+computed. Nothing is checked at listing time: a file that cannot be read becomes a row whose
+status names the problem when evaluated, and never aborts the run.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ SAMPLE_CROP = 240
 #: Seconds to wait before retry ``k`` is ``RETRY_DELAY_S * k`` (tests set it to 0).
 RETRY_DELAY_S = 1.0
 _HASH_CACHE_FILE = "sha256-cache.json"
+#: Prefix of an ad-hoc folder set, ``dir:PATH``, and the file types it lists.
+DIR_PREFIX = "dir:"
+DIR_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".webp", ".ppm",
+                  ".pgm", ".pnm")
 
 
 class DatasetError(RuntimeError):
@@ -185,6 +194,12 @@ def get_dataset(name: str) -> DatasetSpec:
     UnknownDatasetError
         One line naming the closest known names and listing all of them.
     """
+    if name.strip().lower().startswith(DIR_PREFIX):
+        folder = name.strip()[len(DIR_PREFIX):]
+        if not folder:
+            raise UnknownDatasetError(f"{name!r}: dir: needs a folder, e.g. dir:path/to/images")
+        return DatasetSpec(DIR_PREFIX + folder, None, (), DIR_EXTENSIONS,
+                           description=f"every image file in {folder}")
     key = name.strip().lower()
     if key in _BY_KEY:
         return _BY_KEY[key]
@@ -578,12 +593,15 @@ def verify_dataset(
     list of (str, str)
         ``("<folder>/<file>", status)`` with status ``'ok'``, ``'missing'`` or ``'mismatch'``,
         in manifest order (parts in order for ``train291``). For ``sample`` the files are
-        scikit-image's and only their presence is checked.
+        scikit-image's and only their presence is checked; for ``dir:PATH`` (no digests)
+        each listed file is ``'ok'``, or ``'unreadable'`` when it cannot be read.
     """
     spec = get_dataset(name)
     if spec.name == "sample":
         return [(f"skimage/data/{f}", "ok" if (_skimage_data_dir() / f).is_file() else "missing")
                 for f in SAMPLE_FILES]
+    if spec.name.startswith(DIR_PREFIX):  # no pinned digests: a listed, hashable file is "ok"
+        return [(str(r.path), "ok" if r.sha256 else "unreadable") for r in _dir_images(spec)]
     data_root = resolve_data_root(root)
     out: list[tuple[str, str]] = []
     for leaf in _leaves(spec):
@@ -624,7 +642,7 @@ def download_dataset(
         The files downloaded (empty when the set was complete).
     """
     spec = get_dataset(name)
-    if spec.name == "sample":
+    if spec.name == "sample" or spec.name.startswith(DIR_PREFIX):
         return []
     data_root = resolve_data_root(root)
     base = base_url or os.environ.get("SRBENCH_MIRROR") or None
@@ -693,6 +711,8 @@ def list_images(
     spec = get_dataset(name)
     if spec.name == "sample":
         return _sample_images()
+    if spec.name.startswith(DIR_PREFIX):
+        return _dir_images(spec)
     data_root = resolve_data_root(root)
     base = os.environ.get("SRBENCH_MIRROR") or None
     refs: list[ImageRef] = []
@@ -749,6 +769,23 @@ def datasets_table(root: PathLike | None = None, *, verify: bool = True,
             "source": source,
         })
     return rows
+
+
+def _dir_images(spec: DatasetSpec) -> list[ImageRef]:
+    """The images of ``dir:PATH``: image files in PATH, sorted by name, sha256 computed."""
+    folder = Path(spec.name[len(DIR_PREFIX):]).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(f"{spec.name}: {folder} is not a folder")
+    refs = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith(".") or path.suffix.lower() not in spec.extensions:
+            continue
+        try:
+            sha: str | None = file_sha256(path)
+        except OSError:
+            sha = None  # unreadable: the harness records the error as the image's status
+        refs.append(ImageRef(spec.name, path.stem, path, sha))
+    return refs
 
 
 # --------------------------------------------------------------------------- sample set

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 import warnings
 from collections import defaultdict
@@ -83,17 +84,27 @@ def resolve_device(device: str = "auto") -> torch.device:
 def _pair_paths(ref: ImageRef, scale: int, cache_dir: Path) -> tuple[Path, Path]:
     # The key names the image content, not its path, so moved or renamed data reuses the cache.
     key = ref.sha256 or hashlib.sha256(str(ref.path).encode()).hexdigest()
-    folder = cache_dir / "pairs" / PROTOCOL / ref.dataset / f"x{scale}"
+    folder = cache_dir / "pairs" / PROTOCOL / _path_component(ref.dataset) / f"x{scale}"
     stem = f"{ref.name}-{key[:16]}"
     return folder / f"{stem}-gt.npy", folder / f"{stem}-ilr.npy"
+
+
+def _path_component(name: str) -> str:
+    """``name`` as one safe folder name (``dir:PATH`` sets hold slashes and may hold ``..``)."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name).lstrip(".")
+    return safe if safe == name else f"{safe[:60]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C or a full disk: leave no stray temporary file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _prepare_one(ref: ImageRef, scales: list[int], cache_dir: Path) -> tuple[dict[int, str | None], float]:
@@ -292,7 +303,8 @@ def image_saver(run_dir: Path) -> Callable[[MethodRun, Pair, np.ndarray], None]:
     """``on_output`` callback writing ``<run_dir>/images/<method>/<dataset>/x<s>/<image>.png``."""
 
     def save(run: MethodRun, pair: Pair, sr: np.ndarray) -> None:
-        folder = run_dir / "images" / run.spec.name / pair.ref.dataset / f"x{pair.scale}"
+        folder = (run_dir / "images" / run.spec.name / _path_component(pair.ref.dataset)
+                  / f"x{pair.scale}")
         folder.mkdir(parents=True, exist_ok=True)
         colour = colour_output(pair.ref.load(), sr, pair.scale)
         imaging.write_image(folder / f"{pair.ref.name}.png", colour)

@@ -92,7 +92,8 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     and published values (drrn-matlab-v1 figures) are shown only beside drrn-matlab-v1 rows.
 
     Dataset figures are means of per-image values (PSNR included), as in the protocol.
-    Rows whose status is not ``ok`` are left out of the means and counted in ``n_failed``.
+    Rows whose status is not ``ok`` are left out of the means and counted in ``n_failed``;
+    a group with no ``ok`` row is still listed, with ``n_images`` 0 and NaN means.
     """
     ok = per_image[per_image["status"] == "ok"]
     failed = per_image[per_image["status"] != "ok"].groupby(GROUP, dropna=False).size()
@@ -105,6 +106,11 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
         ifc_missing=("ifc", lambda s: int(s.isna().sum())),
         seconds=("seconds", "mean"),
     ).reset_index()
+    # A group whose every row failed keeps its line (n_images 0, means NaN, n_failed > 0).
+    keys = per_image[GROUP].drop_duplicates()
+    summary = keys.merge(summary, on=GROUP, how="left").reset_index(drop=True)
+    counts = ["n_images", "ifc_missing"]
+    summary[counts] = summary[counts].fillna(0).astype(int)
     summary["n_failed"] = [
         int(failed.get(tuple(row[c] for c in GROUP), 0)) for _, row in summary.iterrows()
     ]

@@ -1,0 +1,448 @@
+"""Hostile inputs, crashes and untrusted files (issue 7).
+
+What the other test files already cover is not repeated here: ``read_image`` on odd files
+(test_imaging), failed downloads (test_data), malicious or broken checkpoints (test_weights),
+hostile names in the report (test_report) and bad command lines (test_harness). This file
+checks that the same hostile files, met *during a run*, give one row each with a status that
+names the problem while every other image is still evaluated; that a model's NaN/Inf output is
+recorded and the run goes on; that killing a run never leaves a half-written table or a corrupt
+cache; and a few properties of the imaging helpers.
+
+The suite extracts no archives (no tarfile/zipfile use in ``benchmark/``), so there is no
+path-traversal case to test for extraction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from benchmark import cli, data, harness, imaging, registry
+
+REPO = Path(__file__).resolve().parent.parent
+SIDE = 84  # a multiple of 2, 3 and 4, and above IFC's 72 px after shaving
+
+
+# --------------------------------------------------------------------------------------------
+# A folder of hostile images
+# --------------------------------------------------------------------------------------------
+
+
+def _rgb(h: int = SIDE, w: int = SIDE, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # smooth content, so that bicubic scores are ordinary numbers
+    base = rng.integers(0, 256, (h // 4 + 2, w // 4 + 2, 3)).astype(np.float64)
+    big = np.kron(base, np.ones((4, 4, 1)))[:h, :w]
+    return big.astype(np.uint8)
+
+
+def _png_bytes(im: Image.Image, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", **kw)
+    return buf.getvalue()
+
+
+def make_hostile_folder(folder: Path) -> dict[str, np.ndarray | str]:
+    """Write the hostile files; return per stem the expected array or the expected status text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected: dict[str, np.ndarray | str] = {}
+
+    rgb = _rgb()
+    Image.fromarray(rgb).save(folder / "a_good.png")
+    expected["a_good"] = rgb
+
+    whole = _png_bytes(Image.fromarray(_rgb(seed=1)))
+    (folder / "b_truncated.png").write_bytes(whole[: len(whole) // 2])
+    expected["b_truncated"] = "corrupt or truncated"
+
+    (folder / "c_not_an_image.png").write_bytes(b"<html>404 not found</html>\n")
+    expected["c_not_an_image"] = "not a readable image file"
+
+    deep = (np.arange(SIDE * SIDE, dtype=np.uint16).reshape(SIDE, SIDE) * 7)
+    Image.fromarray(deep).save(folder / "d_16bit.png")  # mode I;16
+    expected["d_16bit"] = "16-bit"
+
+    rgba = np.dstack([_rgb(seed=2), np.full((SIDE, SIDE), 7, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(folder / "e_rgba.png")
+    expected["e_rgba"] = rgba[..., :3]  # alpha dropped
+
+    pal = Image.fromarray(_rgb(seed=3)).quantize(colors=16)
+    pal.save(folder / "f_palette.png")
+    expected["f_palette"] = np.asarray(pal.convert("RGB"))
+
+    cmyk = Image.fromarray(_rgb(seed=4)).convert("CMYK")
+    cmyk.save(folder / "g_cmyk.jpg", quality=95)
+    with Image.open(folder / "g_cmyk.jpg") as im:
+        assert im.mode == "CMYK"
+        expected["g_cmyk"] = np.asarray(im.convert("RGB"))
+
+    # EXIF orientation 6 ("rotate 90 CW to view"), non-square so a rotation changes the shape
+    tall = _rgb(SIDE + 12, SIDE, seed=5)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(tall).save(folder / "h_exif.jpg", quality=95, exif=exif.tobytes())
+    with Image.open(folder / "h_exif.jpg") as im:
+        assert im.getexif().get(0x0112) == 6
+        expected["h_exif"] = np.asarray(im)  # stored order, as MATLAB imread
+    assert expected["h_exif"].shape[:2] == (SIDE + 12, SIDE)
+
+    gray = _rgb(seed=6)[..., 0]
+    Image.fromarray(gray, "L").save(folder / "i_gray.png")
+    expected["i_gray"] = gray
+
+    Image.fromarray(_rgb(10, 10, seed=7)).save(folder / "j_tiny.png")
+    expected["j_tiny"] = "too small for x2"
+
+    small = _rgb(48, 48, seed=8)
+    Image.fromarray(small).save(folder / "k_small_for_ifc.png")
+    expected["k_small_for_ifc"] = small
+
+    (folder / "README.txt").write_text("not listed: not an image extension\n")
+    (folder / ".hidden.png").write_bytes(b"junk")
+    return expected
+
+
+def _bicubic_run() -> harness.MethodRun:
+    spec = registry.get_method("bicubic")
+    config = registry.resolve_config("bicubic")
+    return harness.MethodRun(spec, config, spec.factory(**config))
+
+
+class _Constant(nn.Module):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        y[..., 0, 0] = self.value  # one bad pixel is enough
+        return y
+
+
+def _run(method: str, value: float) -> harness.MethodRun:
+    spec = dataclasses.replace(registry.get_method("bicubic"), name=method)
+    return harness.MethodRun(spec, {}, _Constant(value))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    folder = tmp_path_factory.mktemp("hostile") / "images"
+    return folder, make_hostile_folder(folder)
+
+
+def _evaluate(folder: Path, cache: Path, runs: list[harness.MethodRun],
+              metrics: tuple[str, ...] = ("psnr", "ssim", "ifc")) -> tuple[list, list[dict]]:
+    refs = data.list_images(f"dir:{folder}")
+    pairs = harness.prepare_pairs({"dir": refs}, [2], cache_dir=cache, jobs=1,
+                                  times=harness.StageTimes(), progress=False)
+    rows = harness.evaluate(runs, pairs, metric_names=metrics, device=torch.device("cpu"),
+                            jobs=1, progress=False)
+    return pairs, rows
+
+
+def test_dir_dataset_lists_image_files_sorted_with_sha(hostile: tuple[Path, dict]) -> None:
+    folder, expected = hostile
+    refs = data.list_images(f"dir:{folder}")
+    assert [r.name for r in refs] == sorted(expected)  # README.txt and .hidden.png left out
+    assert all(r.dataset == f"dir:{folder}" for r in refs)
+    assert refs[0].sha256 == data.file_sha256(folder / "a_good.png")
+    with pytest.raises(data.DatasetError, match="is not a folder"):
+        data.list_images(f"dir:{folder / 'nope'}")
+    with pytest.raises(data.UnknownDatasetError):
+        data.get_dataset("dir:")
+    report = data.verify_dataset(f"dir:{folder}")  # no digests to check: listed means ok
+    assert [s for _, s in report] == ["ok"] * len(expected)
+    assert data.download_dataset(f"dir:{folder}") == []
+
+
+def test_hostile_images_through_the_harness(hostile: tuple[Path, dict], tmp_path: Path) -> None:
+    folder, expected = hostile
+    pairs, rows = _evaluate(folder, tmp_path / "cache", [_bicubic_run()])
+    by_name = {r["image"]: r for r in rows}
+    assert sorted(by_name) == sorted(expected) and len(rows) == len(expected)
+    by_pair = {p.ref.name: p for p in pairs}
+    for name, want in expected.items():
+        row = by_name[name]
+        if isinstance(want, str):  # rejected, with a status naming the problem
+            assert row["status"].startswith("skipped: "), (name, row["status"])
+            assert want in row["status"], (name, row["status"])
+            assert np.isnan(row["psnr"]) and np.isnan(row["ssim"])
+            continue
+        assert row["status"] == "ok", (name, row["status"])
+        # handled per protocol: the GT is modcrop(rgb2y(stored pixels)), EXIF ignored
+        gt = np.load(by_pair[name].gt_path)
+        assert np.array_equal(gt, imaging.modcrop(imaging.rgb2y(want), 2)), name
+        assert np.isfinite(row["psnr"]) and np.isfinite(row["ssim"]), name
+        if name == "k_small_for_ifc":
+            assert np.isnan(row["ifc"])  # too small for IFC's pyramid: NaN, still ok
+        else:
+            assert np.isfinite(row["ifc"]), name
+    assert by_name["h_exif"]["status"] == "ok"
+    assert np.load(by_pair["h_exif"].gt_path).shape == (SIDE + 12, SIDE)  # not rotated
+
+
+def test_rgba_and_palette_score_like_their_rgb(hostile: tuple[Path, dict], tmp_path: Path) -> None:
+    folder, _ = hostile
+    _, rows = _evaluate(folder, tmp_path / "cache", [_bicubic_run()], metrics=("psnr",))
+    by_name = {r["image"]: r for r in rows}
+    rgb_only = tmp_path / "rgb"
+    rgb_only.mkdir()
+    with Image.open(folder / "e_rgba.png") as im:
+        Image.fromarray(np.asarray(im)[..., :3]).save(rgb_only / "e_rgba.png")
+    _, rgb_rows = _evaluate(rgb_only, tmp_path / "cache", [_bicubic_run()], metrics=("psnr",))
+    assert rgb_rows[0]["psnr"] == by_name["e_rgba"]["psnr"]
+
+
+def test_nonfinite_output_is_recorded_and_the_run_continues(
+    hostile: tuple[Path, dict], tmp_path: Path
+) -> None:
+    folder, expected = hostile
+    runs = [_run("nan_out", float("nan")), _run("inf_out", float("inf")),
+            _run("neginf_out", float("-inf")), _bicubic_run()]
+    _, rows = _evaluate(folder, tmp_path / "cache", runs, metrics=("psnr",))
+    assert len(rows) == 4 * len(expected)
+    readable = [n for n, w in expected.items() if not isinstance(w, str)]
+    for method in ("nan_out", "inf_out", "neginf_out"):
+        mine = {r["image"]: r for r in rows if r["method"] == method}
+        for name in readable:
+            assert mine[name]["status"] == "nonfinite output", (method, name)
+            assert np.isnan(mine[name]["psnr"])
+    bicubic = [r for r in rows if r["method"] == "bicubic" and r["image"] in readable]
+    assert bicubic and all(r["status"] == "ok" for r in bicubic)
+
+
+NAN_PLUGIN = '''
+import torch.nn as nn
+from benchmark import register_method
+
+
+class NanNet(nn.Module):
+    def forward(self, x):
+        return x * float("nan")
+
+
+@register_method("{name}", family="{name}", trainable=False, description="always NaN")
+def make():
+    return NanNet()
+'''
+
+
+def test_cli_dir_run_reports_skipped_images_and_nonfinite_output(
+    hostile: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, expected = hostile
+    name = f"hostile_nan_{os.getpid()}"
+    plugin = tmp_path / f"{name}.py"
+    plugin.write_text(NAN_PLUGIN.format(name=name))
+    results_dir = tmp_path / "results"
+    rc = cli.main([
+        "--plugin", str(plugin), "run", "--methods", f"bicubic,{name}",
+        "--datasets", f"dir:{folder}", "--scales", "2", "--metrics", "psnr", "--jobs", "1",
+        "--no-report", "--quiet", "--offline", "--results-dir", str(results_dir),
+        "--cache-dir", str(tmp_path / "cache"),
+    ])
+    err = capsys.readouterr().err
+    assert rc == cli.EXIT_SKIPPED
+    (table,) = results_dir.glob("*/per_image.csv")
+    frame = pd.read_csv(table)
+    assert len(frame) == 2 * len(expected)
+    assert (frame[frame["method"] == name]["status"] != "ok").all()
+    assert set(frame[frame["method"] == name]["status"]) >= {"nonfinite output"}
+    ok = frame[(frame["method"] == "bicubic") & (frame["status"] == "ok")]
+    assert sorted(ok["image"]) == sorted(n for n, w in expected.items() if not isinstance(w, str))
+    assert "skipped: bicubic" in err and "b_truncated" in err and "nonfinite output" in err
+    summary = pd.read_csv(table.parent / "summary.csv")
+    assert len(summary) == 2  # one row per method, never NaN-poisoned by the bad rows
+    assert np.isfinite(summary[summary["method"] == "bicubic"]["psnr"]).all()
+
+
+def test_cli_dir_run_of_a_missing_folder_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = cli.main(["run", "--datasets", f"dir:{tmp_path / 'absent'}", "--scales", "2",
+                   "--metrics", "psnr", "--jobs", "1", "--no-report", "--quiet",
+                   "--results-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is not a folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_hostile_dataset_names_stay_inside_the_cache(tmp_path: Path) -> None:
+    """A ``dir:`` set's name holds slashes and ``..``: its cache files stay under the cache."""
+    sub = tmp_path / "deep" / "x"
+    sub.mkdir(parents=True)
+    Image.fromarray(_rgb()).save(sub / "img.png")
+    cache = tmp_path / "cache"
+    name = f"dir:{tmp_path}/deep/../deep/x"
+    refs = data.list_images(name)
+    pairs = harness.prepare_pairs({name: refs}, [2], cache_dir=cache, jobs=1,
+                                  times=harness.StageTimes(), progress=False)
+    assert pairs[0].error is None
+    for path in (pairs[0].gt_path, pairs[0].ilr_path):
+        assert path.is_file()
+        assert path.resolve().is_relative_to((cache / "pairs").resolve())
+        assert path.parent.parent.parent.parent == cache / "pairs"
+
+
+# --------------------------------------------------------------------------------------------
+# Kills: no half-written table, no corrupt cache, a rerun completes
+# --------------------------------------------------------------------------------------------
+
+SCALES = (2, 3, 4)
+
+
+def _cmd(results: Path, cache: Path, scales: str = "2,3,4", metrics: str = "psnr,ssim,ifc"
+         ) -> list[str]:
+    return [sys.executable, "-m", "benchmark", "run", "--methods", "bicubic", "--datasets",
+            "set5", "--scales", scales, "--metrics", metrics, "--jobs", "1", "--no-report",
+            "--quiet", "--offline", "--results-dir", str(results), "--cache-dir", str(cache)]
+
+
+def _env(datasets_root: Path) -> dict[str, str]:
+    return {**os.environ, "SRBENCH_DATA": str(datasets_root), "PYTHONUNBUFFERED": "1"}
+
+
+def _check_intact(results: Path, cache: Path, n_rows: int) -> int:
+    """Every table present parses and is complete; every cached .npy loads. Returns #tables."""
+    tables = 0
+    for run in results.iterdir() if results.exists() else []:
+        assert not list(run.glob("*.csv.tmp")) and not list(run.glob("*.json.tmp"))
+        per_image = run / "per_image.csv"
+        if per_image.exists():
+            frame = pd.read_csv(per_image)
+            assert len(frame) == n_rows, run
+            assert not frame.duplicated(["method", "dataset", "scale", "image"]).any()
+            assert (run / "summary.csv").exists() and (run / "run.json").exists()
+            tables += 1
+        summary = run / "summary.csv"
+        if summary.exists():
+            assert len(pd.read_csv(summary)) == n_rows // 5
+    for npy in cache.rglob("*.npy"):
+        np.load(npy)  # raises on a truncated file
+    return tables
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_killed_run_leaves_no_half_written_table_and_rerun_completes(
+    datasets_root: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    n_rows = 5 * len(SCALES)
+    # SIGKILL at fixed times; SIGINT once the run is under way (the first cache file, the run
+    # folder), as a SIGINT while ``import benchmark`` itself loads torch gets Python's default.
+    waits = ([(None, 1.0), (None, 3.0), (None, 5.0)] if sig == signal.SIGKILL
+             else [(cache / "pairs", 0.0), (results, 0.0), (results, 1.0)])
+    interrupted = 0
+    for marker, delay in waits:
+        before = {p.name for p in results.iterdir()} if results.exists() else set()
+        proc = subprocess.Popen(_cmd(results, cache), cwd=REPO, env=_env(datasets_root),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while marker is not None and time.monotonic() < deadline and proc.poll() is None:
+            if marker.exists() and (marker != results
+                                    or {p.name for p in results.iterdir()} - before):
+                break
+            time.sleep(0.05)
+        time.sleep(delay)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+        if proc.returncode == 0:  # it finished before the signal: nothing to check for this one
+            continue
+        interrupted += 1
+        if sig == signal.SIGINT:
+            assert proc.returncode == 130, err
+            assert err.strip().splitlines()[-1] == (
+                "interrupted; results already written are intact")
+            assert not list(cache.rglob("*.tmp"))  # a Ctrl-C leaves no temporary file
+        else:
+            assert proc.returncode == -signal.SIGKILL
+        _check_intact(results, cache, n_rows)
+    assert interrupted >= 2  # the signals landed mid-run, not after it
+    before = {p.name for p in results.iterdir()} if results.exists() else set()
+    done = subprocess.run(_cmd(results, cache), cwd=REPO, env=_env(datasets_root),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (new,) = [p for p in results.iterdir() if p.name not in before]
+    frame = pd.read_csv(new / "per_image.csv")
+    assert len(frame) == n_rows and (frame["status"] == "ok").all()
+    assert sorted(set(frame["scale"])) == list(SCALES)
+    assert not frame.duplicated(["method", "dataset", "scale", "image"]).any()
+    _check_intact(results, cache, n_rows)
+
+
+def test_two_concurrent_runs_into_one_results_folder(datasets_root: Path, tmp_path: Path) -> None:
+    results, cache = tmp_path / "results", tmp_path / "cache"  # shared cache too: both write it
+    procs = [subprocess.Popen(_cmd(results, cache, "2", "psnr"), cwd=REPO,
+                              env=_env(datasets_root), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    runs = sorted(p for p in results.iterdir() if p.is_dir())
+    assert len(runs) == 2
+    for run in runs:
+        frame = pd.read_csv(run / "per_image.csv")
+        assert len(frame) == 5 and (frame["status"] == "ok").all()
+        assert frame["run_id"].nunique() == 1 and frame["run_id"].iloc[0] == run.name
+    a, b = (pd.read_csv(r / "per_image.csv") for r in runs)
+    assert np.array_equal(a["psnr"].to_numpy(), b["psnr"].to_numpy())
+    _check_intact(results, cache, 5)
+
+
+# --------------------------------------------------------------------------------------------
+# Properties not covered in test_imaging / test_metrics
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20), st.integers(1, 20))
+def test_ycbcr_uint8_round_trip_property(seed: int, h: int, w: int) -> None:
+    u8 = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    back = imaging.ycbcr2rgb(imaging.rgb2ycbcr(u8))
+    assert back.dtype == np.uint8 and back.shape == u8.shape
+    # uint8 YCbCr has 220/225 levels for 256: the round trip can be off by up to 2 levels
+    assert np.abs(back.astype(int) - u8).max() <= 2
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 20), st.integers(1, 20))
+def test_ycbcr_float_round_trip_property(seed: int, h: int, w: int) -> None:
+    x = np.random.default_rng(seed).random((h, w, 3))
+    assert np.abs(imaging.ycbcr2rgb(imaging.rgb2ycbcr(x)) - x).max() < 1e-12
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=True, width=64), min_size=1,
+                max_size=30))
+def test_quantize_unit_saturates(values: list[float]) -> None:
+    x = np.array(values)
+    out = imaging.quantize_unit(x)
+    assert out.dtype == np.uint8
+    assert np.all(out[x <= 0] == 0) and np.all(out[x >= 1] == 255)
+    inside = (x > 0) & (x < 1)
+    assert np.all(np.abs(out[inside].astype(float) - x[inside] * 255) <= 0.5 + 1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 60), st.integers(1, 8), st.sampled_from([0, 1, 3]))
+def test_modcrop_shapes_are_multiples(h: int, w: int, scale: int, channels: int) -> None:
+    shape = (h, w, channels) if channels else (h, w)
+    img = np.zeros(shape, np.uint8)
+    out = imaging.modcrop(img, scale)
+    assert out.shape[0] % scale == 0 and out.shape[1] % scale == 0
+    assert out.shape[0] == h - h % scale and out.shape[1] == w - w % scale
+    assert out.shape[2:] == shape[2:]
