@@ -431,6 +431,41 @@ def cmd_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ablate(args: argparse.Namespace) -> int:
+    import json
+
+    from benchmark import ablate
+
+    overrides: dict[str, Any] = {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    if args.iterations:
+        overrides["iterations"] = args.iterations
+    try:
+        run_dir, summary, counts = ablate.run_ablation(
+            _csv_list(args.studies), recipe=args.recipe, seeds=args.seeds, width=args.width,
+            shapes=_csv_list(args.shapes) if args.shapes else None, overrides=overrides,
+            datasets=parse_datasets(args.datasets), scales=parse_scales(args.scales),
+            metrics=parse_metrics(args.metrics), data_root=args.data_root,
+            results_dir=args.results_dir, weights_dir=args.weights_dir, device=args.device,
+            jobs=args.jobs, cluster=args.cluster, offline=args.offline,
+            progress=not args.quiet,
+        )
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from exc
+    print(ablate.format_effects(summary))
+    print(f"\n{counts['run']} jobs run, {counts['cached']} cached; results in {run_dir} "
+          f"(ablation.csv)")
+    refresh_report(args)
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -563,6 +598,33 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--methods", default="srcnn,vdsr,drcn,drrn_b1u9,drrn_b1u25")
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_speed)
+
+    ab = sub.add_parser("ablate", help="ablation studies (Table 4, Figures 6/8) with seeds and CIs",
+                        description="Train and evaluate the variants of the named studies "
+                        "(lrl, recursion, multipath, table4, grid; or all) once per seed, "
+                        "reusing finished checkpoints and evaluations, and state each effect "
+                        "with a 95%% CI over seeds and a paired test over seeds x images.")
+    ab.add_argument("studies", help="comma-separated studies: lrl,recursion,multipath,table4,grid,all")
+    ab.add_argument("--recipe", default="quick", choices=["quick", "fast", "paper"])
+    ab.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
+    ab.add_argument("--width", type=int, help="channels (default: 128, capped by the recipe)")
+    ab.add_argument("--shapes", help="replace every study's B/U shapes, e.g. B1U1,B1U2")
+    ab.add_argument("--iterations", type=int, help="training iterations per job")
+    ab.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="recipe override (JSON value), e.g. --set train_set=set5; repeatable")
+    ab.add_argument("--datasets", default="set5", help="evaluation sets (default set5)")
+    ab.add_argument("--scales", default="3", help="evaluation scales (default 3)")
+    ab.add_argument("--metrics", default="psnr,ssim", help="subset of psnr,ssim,ifc")
+    ab.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    ab.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
+    ab.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
+    ab.add_argument("--results-dir", default="results", help="where run folders go")
+    ab.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
+    ab.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    ab.add_argument("--offline", action="store_true", help="never download missing data")
+    ab.add_argument("--quiet", action="store_true", help="no progress bars")
+    ab.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
+    ab.set_defaults(func=cmd_ablate)
     return parser
 
 
