@@ -1,0 +1,183 @@
+"""Training and inference speed per method: the optimised path against plain eager fp32.
+
+For each method, on one device and in one process, :func:`speed` measures
+
+* training throughput (patches/s) of the trainer's step (forward, loss, backward, optimiser)
+  on a synthetic batch, once with the recipe's execution options (bf16 autocast,
+  channels_last, ``torch.compile``; ``"auto"`` = on for CUDA) and once eager fp32;
+* inference time (ms per image) of one ``image_size`` x ``image_size`` ILR, the same two ways;
+
+and reports both and their ratio. Timings synchronise the GPU around the timed region and
+follow warm-up steps (compilation, cudnn autotuning). The ``python -m benchmark speed``
+command prints these rows.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+import torch.nn as nn
+
+from benchmark import harness
+from benchmark.registry import create_model
+from benchmark.train import alpha_at, forward_loss, make_optimizer, plan_training, resolve_execution
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _build(method: str, config: Mapping[str, Any], device: torch.device, channels_last: bool,
+           seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    model = create_model(method, **config).to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def _compiled(
+    fn: Callable, enabled: bool, probe: Callable[[Callable], Any]
+) -> tuple[Callable, bool]:
+    """``torch.compile(fn)`` if it works on ``probe``, else ``fn`` (with a warning)."""
+    if not enabled:
+        return fn, False
+    compiled = torch.compile(fn)
+    try:
+        probe(compiled)
+        return compiled, True
+    except Exception as exc:  # noqa: BLE001 - any compiler failure
+        warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); using eager")
+        return fn, False
+
+
+def train_throughput(
+    method: str, config: Mapping[str, Any], params: Mapping[str, Any], device: torch.device, *,
+    bf16: bool, channels_last: bool, compile: bool, steps: int, warmup: int, seed: int = 0,
+) -> tuple[float, bool]:
+    """Patches per second of the training step, and whether compilation was used."""
+    model = _build(method, config, device, channels_last, seed).train()
+    optimizer = make_optimizer(model, params, device)
+    needs_all = params["loss"] == "recursive_supervision"
+    size, batch = params["patch_size"], params["batch_size"]
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x = torch.rand(batch, 1, size, size, generator=gen, device=device)
+    y = (x + 0.01 * torch.randn(x.shape, generator=gen, device=device)).clamp_(0, 1)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def step(fn: Callable) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = forward_loss(fn, x, y, needs_all=needs_all, alpha=alpha_at(0, params), bf16=bf16,
+                            device=device)
+        loss.backward()
+        optimizer.step()
+
+    fn, used = _compiled(model.forward_all if needs_all else model, compile, step)
+    for _ in range(warmup):
+        step(fn)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(fn)
+    _sync(device)
+    return steps * batch / (time.perf_counter() - start), used
+
+
+@torch.no_grad()
+def inference_ms(
+    method: str, config: Mapping[str, Any], device: torch.device, *, bf16: bool,
+    channels_last: bool, compile: bool, image_size: int, reps: int, warmup: int, seed: int = 0,
+) -> tuple[float, bool]:
+    """Median milliseconds of one forward pass on an ``image_size`` square ILR."""
+    model = _build(method, config, device, channels_last, seed).eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x = torch.rand(1, 1, image_size, image_size, generator=gen, device=device)
+
+    def run(fn: Callable) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            return fn(x)
+
+    fn, used = _compiled(model, compile, run)
+    for _ in range(warmup):
+        run(fn)
+    times = []
+    for _ in range(reps):
+        _sync(device)
+        start = time.perf_counter()
+        run(fn)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times), used
+
+
+def speed(
+    methods: Sequence[str],
+    device: str | torch.device = "auto",
+    *,
+    recipe: str = "fast",
+    overrides: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    image_size: int = 288,
+    steps: int = 20,
+    reps: int = 10,
+    warmup: int = 3,
+) -> list[dict[str, Any]]:
+    """One row per method: optimised vs eager fp32 training patches/s and inference ms/image.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Registered trainable methods.
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"``...
+    recipe : str
+        Recipe whose model width, batch, patch size, optimiser and execution options are used
+        (default ``fast``: full width, batch 128, bf16 + channels_last + compile on CUDA).
+    overrides, config : mapping, optional
+        Recipe keys (e.g. ``{"batch_size": 64, "compile": False}``) and model config.
+    image_size : int
+        Side of the square inference input (288: the DRRN paper's timing example).
+    steps, reps, warmup : int
+        Timed training steps, timed inference repetitions, untimed warm-up runs of each.
+
+    Returns
+    -------
+    list of dict
+        ``method, device, threads, batch, patch, train_pps_optimised, train_pps_eager,
+        train_speedup, infer_ms_optimised, infer_ms_eager, infer_speedup, bf16,
+        channels_last, compile, image_size``.
+    """
+    dev = harness.resolve_device(str(device))
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    rows = []
+    for method in methods:
+        plan = plan_training(method, recipe, overrides, config=config)
+        ex = resolve_execution(plan.execution, dev)
+        opts = {k: ex[k] for k in ("bf16", "channels_last", "compile")}
+        plain = {"bf16": False, "channels_last": False, "compile": False}
+        pps_opt, compiled_train = train_throughput(method, plan.config, plan.params, dev,
+                                                   steps=steps, warmup=warmup, **opts)
+        pps_eager, _ = train_throughput(method, plan.config, plan.params, dev, steps=steps,
+                                        warmup=warmup, **plain)
+        ms_opt, compiled_infer = inference_ms(method, plan.config, dev, image_size=image_size,
+                                              reps=reps, warmup=warmup, **opts)
+        ms_eager, _ = inference_ms(method, plan.config, dev, image_size=image_size, reps=reps,
+                                   warmup=warmup, **plain)
+        rows.append({
+            "method": method, "recipe": recipe, "config": plan.config,
+            "device": str(dev) if dev.type == "cpu" else torch.cuda.get_device_name(dev),
+            "threads": torch.get_num_threads(), "batch": plan.params["batch_size"],
+            "patch": plan.params["patch_size"],
+            "train_pps_optimised": pps_opt, "train_pps_eager": pps_eager,
+            "train_speedup": pps_opt / pps_eager,
+            "infer_ms_optimised": ms_opt, "infer_ms_eager": ms_eager,
+            "infer_speedup": ms_eager / ms_opt, "image_size": image_size,
+            "bf16": opts["bf16"], "channels_last": opts["channels_last"],
+            "compile": compiled_train and compiled_infer,
+        })
+    return rows
