@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
 
 from benchmark import PROTOCOL, __version__, data, harness, registry, results
 from benchmark.weights import WeightsError
@@ -128,13 +131,18 @@ def build_runs(
             state, overrides, meta = weights.import_weights(spec.name, path)
             recipe = _recipe_label(meta.get("recipe"), default="published")
         else:
-            path = train.find_or_train(
-                spec.name, args.recipe, data_root=data_root, device=args.device,
-                progress=not args.quiet,
-            )
+            with training_threads(args.train_threads, args.device):
+                path = train.find_or_train(
+                    spec.name, args.recipe, data_root=data_root, offline=args.offline,
+                    weights_dir=args.weights_dir, device=args.device, progress=not args.quiet,
+                )
             state, meta = weights.load_checkpoint(path, spec.name)
             overrides = {k: v for k, v in meta["config"].items() if spec.config.get(k) != v}
             recipe = _recipe_label(meta.get("recipe"), default=args.recipe)
+            # A model trained on some scales only says so in every row it produces.
+            trained = meta.get("scales")
+            if trained and sorted(trained) != [2, 3, 4]:
+                recipe += "(x" + ",".join(str(t) for t in trained) + ")"
         config = registry.resolve_config(spec.name, **overrides)
         model = weights.load_state(registry.create_model(spec.name, **config), state,
                                    source=str(path))
@@ -402,6 +410,23 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ train / speed
+@contextlib.contextmanager
+def training_threads(threads: int | None, device: str) -> Iterator[None]:
+    """Run CPU training on ``threads`` torch threads (default 1), then restore the setting.
+
+    Measured on the 2-core machine: one thread trained drrn_b1u9 (quick) at 13.9 it/s, two
+    threads at 0.4 it/s while any other process used part of a core (oneDNN's threads wait
+    on each other), so one thread is the safe default for CPU training.
+    """
+    previous = torch.get_num_threads()
+    if harness.resolve_device(device).type == "cpu":
+        torch.set_num_threads(threads or 1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmark import train
 
@@ -409,13 +434,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not spec.trainable:
         raise UsageError(f"{spec.name} has nothing to train")
     config = {"channels": args.width} if args.width else None
-    path = train.train(
-        spec.name, recipe=args.recipe, config=config, iterations=args.iterations,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-        bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
-        data_root=data.resolve_data_root(args.data_root), out_dir=args.weights_dir,
-        resume=args.resume, progress=not args.quiet,
-    )
+    with training_threads(args.train_threads, args.device):
+        path = train.train(
+            spec.name, recipe=args.recipe, config=config, iterations=args.iterations,
+            batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+            bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
+            data_root=data.resolve_data_root(args.data_root), offline=args.offline,
+            out_dir=args.weights_dir, resume=args.resume, progress=not args.quiet,
+        )
     print(path)
     return 0
 
@@ -502,6 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "with --recipe (or a finished training is reused)")
     run.add_argument("--recipe", default="quick", choices=["quick", "fast", "paper"],
                      help="training recipe for methods without --weights (default: quick)")
+    run.add_argument("--train-threads", type=int, default=None, metavar="N",
+                     help="torch threads for CPU training (default 1: measured fastest on a "
+                     "busy 2-core machine)")
+    run.add_argument("--weights-dir", help="trained checkpoints (default: weights/)")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
     run.add_argument("--save-images", action="store_true",
@@ -587,7 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                     help="continue a partial run of the same plan (default)")
     tr.add_argument("--data-root")
+    tr.add_argument("--train-threads", type=int, default=None, metavar="N",
+                     help="torch threads for CPU training (default 1: measured fastest on a "
+                     "busy 2-core machine)")
     tr.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
+    tr.add_argument("--offline", action="store_true", help="never download missing data")
     tr.add_argument("--quiet", action="store_true")
     tr.set_defaults(func=cmd_train)
 

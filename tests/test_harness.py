@@ -157,3 +157,32 @@ def test_summary_leaves_failed_rows_out_of_the_means():
     (row,) = summary.to_dict("records")
     assert row["psnr"] == 31.0 and row["n_images"] == 2 and row["n_failed"] == 1
     assert row["diff_psnr"] == pytest.approx(31.0 - 33.66)
+
+
+def test_run_with_official_vdsr_weights_matches_published_set5_x3(
+    datasets_root: Path, reference_root: Path, cache_dir: Path, tmp_path: Path
+):
+    weights_file = reference_root / "caffe-vdsr" / "Test" / "VDSR_Official.mat"
+    argv = ["run", "--methods", "vdsr", "--weights", str(weights_file), "--datasets", "set5",
+            "--scales", "3", "--metrics", "psnr", "--data-root", str(datasets_root),
+            "--results-dir", str(tmp_path), "--cache-dir", str(cache_dir), "--jobs", "1",
+            "--quiet", "--no-report"]
+    assert cli.main(argv) == 0
+    (run,) = tmp_path.iterdir()
+    summary = pd.read_csv(run / "summary.csv")
+    (row,) = summary.to_dict("records")
+    assert row["recipe"] == "published" and row["weights"] == str(weights_file)
+    assert abs(row["psnr"] - 33.66) <= 0.02
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--methods", "bicubic", "--weights", "x.mat"], "needs exactly one learned"),
+        (["run", "--methods", "vdsr", "--weights", "no/such/file.mat"], "is not a file"),
+        (["run", "--methods", "vdsr", "--weights", "srcnn=x.mat"], "is not among --methods"),
+    ],
+)
+def test_bad_weights_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err

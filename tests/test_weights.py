@@ -313,6 +313,29 @@ def test_mxnet_drrn_import_synthetic(tmp_path):
         import_weights("drrn_ns", path)
 
 
+def test_srcnn_mat_layouts_synthetic(tmp_path):
+    """A 9-5-5 file (conv2 as n1 x 25 x n2) maps to 5x5 kernels; column-major per filter."""
+    import scipy.io
+
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((81, 64))
+    mat = {"weights_conv1": w1, "biases_conv1": np.zeros((64, 1)),
+           "weights_conv2": rng.standard_normal((64, 25, 32)), "biases_conv2": np.zeros((32, 1)),
+           "weights_conv3": rng.standard_normal((32, 25)), "biases_conv3": np.zeros((1, 1))}
+    path = tmp_path / "x3.mat"
+    scipy.io.savemat(path, mat)
+    state, overrides, meta = import_weights("srcnn", path)
+    assert overrides == {} and meta["source_format"] == "srcnn-mat"
+    assert state["conv2.weight"].shape == (32, 64, 5, 5)
+    # MATLAB reshape(weights_conv1(:, i), 9, 9) is column-major: element (r, c) = col[r + 9 c]
+    assert torch.allclose(state["conv1.weight"][7, 0, 2, 5], torch.tensor(w1[2 + 9 * 5, 7], dtype=torch.float32))
+    _, overrides_915, _ = import_weights("srcnn_915", path)
+    assert overrides_915 == {"f2": 5}
+    scipy.io.savemat(path, {"something": np.zeros(3)})
+    with pytest.raises(WeightsError, match="no known SR model"):
+        import_weights("srcnn", path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Published weights (read in place from $SRBENCH_DATA/../reference)
 
