@@ -127,22 +127,21 @@ def build_runs(
             runs.append(harness.MethodRun(spec, config, spec.factory(**config), tile=args.tile))
             continue
         if spec.name in weight_files:
-            path = weight_files[spec.name]
-            state, overrides, meta = weights.import_weights(spec.name, path)
-            recipe = _recipe_label(meta.get("recipe"), default="published")
+            path, default_recipe = weight_files[spec.name], "published"
         else:
             with training_threads(args.train_threads, args.device):
                 path = train.find_or_train(
                     spec.name, args.recipe, data_root=data_root, offline=args.offline,
                     weights_dir=args.weights_dir, device=args.device, progress=not args.quiet,
                 )
-            state, meta = weights.load_checkpoint(path, spec.name)
-            overrides = {k: v for k, v in meta["config"].items() if spec.config.get(k) != v}
-            recipe = _recipe_label(meta.get("recipe"), default=args.recipe)
-            # A model trained on some scales only says so in every row it produces.
-            trained = meta.get("scales")
-            if trained and sorted(trained) != [2, 3, 4]:
-                recipe += "(x" + ",".join(str(t) for t in trained) + ")"
+            default_recipe = args.recipe
+        # Our checkpoints and the published formats alike; nothing is unpickled.
+        state, overrides, meta = weights.import_weights(spec.name, path)
+        recipe = _recipe_label(meta.get("recipe"), default=default_recipe)
+        # A model trained on some scales only says so in every row it produces.
+        trained = meta.get("scales")
+        if trained and sorted(trained) != [2, 3, 4]:
+            recipe += "(x" + ",".join(str(t) for t in trained) + ")"
         config = registry.resolve_config(spec.name, **overrides)
         model = weights.load_state(registry.create_model(spec.name, **config), state,
                                    source=str(path))
