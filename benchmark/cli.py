@@ -192,6 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scales = parse_scales(args.scales)
     metric_names = parse_metrics(args.metrics)
     dataset_names = parse_datasets(args.datasets) if args.datasets else None
+    weight_files = parse_weights(args.weights, specs)
     jobs = args.jobs or (os.cpu_count() or 1)
     device = harness.resolve_device(args.device)
     root = data.resolve_data_root(args.data_root)
@@ -201,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     images = load_images(dataset_names, root, offline=args.offline, progress=not args.quiet)
     dataset_names = list(images)
-    runs = build_runs(specs, parse_weights(args.weights, specs), args, root)
+    runs = build_runs(specs, weight_files, args, root)
     pairs = harness.prepare_pairs(
         images, scales, cache_dir=cache_dir, jobs=jobs, times=times, progress=not args.quiet
     )

@@ -632,13 +632,14 @@ def reference_weights(name: str, data_root: PathLike | None = None) -> Path | No
 def download_weights(name: str, dest: PathLike, *, progress: bool = True) -> Path:
     """Fetch published weights ``name`` (see the manifest) into ``dest``; sha256-verified.
 
-    ``dest`` is a folder (the file keeps its published name) or a file path. Uses
-    :func:`benchmark.data.download_file`, which only moves a verified file into place.
+    ``dest`` is a folder, created if missing (the file keeps its published name), or a file
+    path with the published file's extension. Uses :func:`benchmark.data.download_file`, which
+    only moves a verified file into place.
     """
     from benchmark.data import download_file  # lazy: the data layer is optional here
 
     entry = _entry(name)
     dest = Path(dest)
-    if dest.is_dir() or str(dest).endswith(os.sep):
+    if dest.is_dir() or dest.suffix != Path(entry["filename"]).suffix:
         dest = dest / entry["filename"]
     return download_file(entry["url"], dest, entry["sha256"], size=entry.get("size"), progress=progress)

@@ -369,6 +369,12 @@ def test_download_weights_uses_data_layer(tmp_path, monkeypatch):
     got = download_weights("vdsr_official", tmp_path)
     assert calls == [(entry["url"], tmp_path / "VDSR_Official.mat", entry["sha256"])]
     assert got == tmp_path / "VDSR_Official.mat"
+    calls.clear()
+    download_weights("vdsr_official", tmp_path / "new_folder")  # missing folder, no suffix
+    assert calls[0][1] == tmp_path / "new_folder" / "VDSR_Official.mat"
+    calls.clear()
+    download_weights("vdsr_official", tmp_path / "mine.mat")  # explicit file name
+    assert calls[0][1] == tmp_path / "mine.mat"
     with pytest.raises(WeightsError, match="unknown published weights"):
         download_weights("nope", tmp_path)
 
