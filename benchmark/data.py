@@ -16,7 +16,6 @@ status names the problem when evaluated, and never aborts the run.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import http.client
 import json
@@ -33,6 +32,8 @@ from stat import S_ISREG
 from typing import Any, Union
 
 import numpy as np
+
+from benchmark.registry import suggest
 
 PathLike = Union[str, "os.PathLike[str]"]  # str or any os.PathLike
 
@@ -203,8 +204,7 @@ def get_dataset(name: str) -> DatasetSpec:
     key = name.strip().lower()
     if key in _BY_KEY:
         return _BY_KEY[key]
-    close = difflib.get_close_matches(key, list(_BY_KEY), n=2, cutoff=0.6)
-    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    hint = suggest(key, list(_BY_KEY))
     known = ", ".join(s.name + (f" ({'/'.join(s.aliases)})" if s.aliases else "") for s in _SPECS)
     raise UnknownDatasetError(f"unknown dataset {name!r}{hint}; known: {known}")
 

@@ -207,7 +207,7 @@ def _forward_all(
         if pair.error:
             yield pair, None, np.nan, f"skipped: {pair.error}"
             continue
-        gt, ilr = pair.load()
+        ilr = np.load(pair.ilr_path)  # the GT is read by the scoring workers
         group = (pair.ref.dataset, pair.scale)
         if group not in warmed:
             forward(run, ilr, device)  # warm-up: allocator, kernels, threads

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import difflib
 import hashlib
 import json
 import math
@@ -74,7 +73,7 @@ from tqdm import tqdm
 
 from benchmark import PROTOCOL, data, harness, imaging, weights
 from benchmark.patches import PatchBank, augment, build_patch_bank
-from benchmark.registry import create_model, get_method, resolve_config
+from benchmark.registry import create_model, get_method, resolve_config, suggest
 
 #: The DRRN release's epoch: 6,536 iterations of 128 patches.
 EPOCH_ITERS = 6536
@@ -185,9 +184,7 @@ def _check_keys(keys: Mapping[str, Any], where: str) -> None:
     known = set(_PAPER)
     for key in keys:
         if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(f"{where}: unknown recipe key {key!r}{hint}")
+            raise TypeError(f"{where}: unknown recipe key {key!r}{suggest(key, sorted(known))}")
 
 
 def _method_overrides(method_recipe: Mapping[str, Any], recipe: str) -> tuple[dict, list[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -38,3 +39,14 @@ def reference_root(shared_root: Path) -> Path:
     if not root.is_dir():
         pytest.skip(f"{root} is missing: the reference data is absent")
     return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Run a module's tiny convs on one torch thread (thread start-up dominates them)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
