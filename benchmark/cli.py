@@ -427,6 +427,22 @@ def training_threads(threads: int | None, device: str) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` recipe overrides; a VALUE that parses as JSON is taken as JSON."""
+    import json
+
+    overrides: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmark import train
 
@@ -436,7 +452,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = {"channels": args.width} if args.width else None
     with training_threads(args.train_threads, args.device):
         path = train.train(
-            spec.name, recipe=args.recipe, config=config, iterations=args.iterations,
+            spec.name, recipe=args.recipe, overrides=parse_overrides(args.set), config=config,
+            iterations=args.iterations,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
             bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
             data_root=data.resolve_data_root(args.data_root), offline=args.offline,
@@ -458,19 +475,9 @@ def cmd_speed(args: argparse.Namespace) -> int:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    import json
-
     from benchmark import ablate
 
-    overrides: dict[str, Any] = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value
+    overrides = parse_overrides(args.set)
     if args.iterations:
         overrides["iterations"] = args.iterations
     try:
@@ -610,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lr", type=float)
     tr.add_argument("--width", type=int, help="channels (budget runs)")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="recipe override (JSON value), e.g. --set train_set=set5; repeatable")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
     tr.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
@@ -643,13 +652,16 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     ab.add_argument("--width", type=int, help="channels (default: 128, capped by the recipe)")
     ab.add_argument("--shapes", help="replace every study's B/U shapes, e.g. B1U1,B1U2")
-    ab.add_argument("--iterations", type=int, help="training iterations per job")
+    ab.add_argument("--iterations", type=int,
+                    help="training iterations per job (default: the recipe's; 1,500 for quick)")
     ab.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="recipe override (JSON value), e.g. --set train_set=set5; repeatable")
     ab.add_argument("--datasets", default="set5", help="evaluation sets (default set5)")
     ab.add_argument("--scales", default="3", help="evaluation scales (default 3)")
     ab.add_argument("--metrics", default="psnr,ssim", help="subset of psnr,ssim,ifc")
-    ab.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    ab.add_argument("--jobs", type=int,
+                    help="local worker processes (default: one per core on a CPU, each on one "
+                    "thread; one on a GPU)")
     ab.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     ab.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     ab.add_argument("--results-dir", default="results", help="where run folders go")

@@ -510,12 +510,23 @@ class _CsvLog:
         rows = []
         if start > 0 and path.exists():
             with open(path, newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["iteration"]) <= start]
-        self.handle = open(path, "w", newline="")
+                rows = [r for r in csv.DictReader(handle) if self._complete(r)
+                        and int(r["iteration"]) <= start]
+        # Rewritten atomically: a kill here keeps the old log, never half of it.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+        self.handle = open(path, "a", newline="")
         self.writer = csv.DictWriter(self.handle, fieldnames=self.FIELDS)
-        self.writer.writeheader()
-        self.writer.writerows(rows)
-        self.handle.flush()
+
+    @classmethod
+    def _complete(cls, row: Mapping[str, Any]) -> bool:
+        """False for the cut-off last line a killed process may leave."""
+        return (all(row.get(k) is not None for k in cls.FIELDS) and None not in row
+                and str(row["iteration"]).isdigit())
 
     def write(self, **row: Any) -> None:
         self.writer.writerow(row)
@@ -526,6 +537,37 @@ class _CsvLog:
 
 
 # ------------------------------------------------------------------------------- the trainer
+_previous_sigint: list[Any] = []
+
+
+def _defer_sigint() -> Callable[[], bool]:
+    """Hold Ctrl-C until the end of the current iteration; returns "was it pressed?".
+
+    A KeyboardInterrupt raised between ``optimizer.step()`` and the iteration count (or
+    after the sampler drew a batch the model never saw) would save a state that resumes one
+    step off. Outside the main thread (joblib, Dask) signals cannot be caught: nothing changes.
+    """
+    import signal
+    import threading
+
+    pressed = [False]
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: False
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed[0] = True
+
+    _previous_sigint.append(signal.signal(signal.SIGINT, handler))
+    return lambda: pressed[0]
+
+
+def _restore_sigint() -> None:
+    import signal
+
+    if _previous_sigint:
+        signal.signal(signal.SIGINT, _previous_sigint.pop())
+
+
 def train(
     method: str,
     *,
@@ -690,6 +732,7 @@ def train(
     done = start
     val_psnr: float | None = None
     try:
+        stop_requested = _defer_sigint()
         for it in range(start, p["iterations"]):
             lr_now = lr_at(it, p)
             for group in optimizer.param_groups:
@@ -749,6 +792,8 @@ def train(
                 tick, tick_it = time.perf_counter(), done
             if done == p["iterations"]:
                 break
+            if stop_requested():
+                raise KeyboardInterrupt
             if done % ex["ckpt_every"] == 0 or done == stop_after:
                 save(done, partial_path, finished=False)
                 if done == stop_after:
@@ -759,12 +804,15 @@ def train(
             warnings.warn(f"interrupted at iteration {done}; resume with the same arguments")
         raise
     finally:
+        _restore_sigint()
         bar.close()
         log.close()
 
     save(done, final_path, finished=True, val_psnr=val_psnr)
     partial_path.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)
+    for leftover in out.glob(f".{plan.stem}.*.tmp"):  # from writes a SIGKILL cut short
+        leftover.unlink(missing_ok=True)
     return final_path
 
 

@@ -71,6 +71,16 @@ def test_studies_expand_into_unique_jobs() -> None:
         ablate.select_studies(["nope"])
 
 
+def test_job_overrides_budget_and_training_scales() -> None:
+    quick = ablate.job_overrides("quick", [3])
+    assert quick == {"iterations": ablate.ABLATION_BUDGET["quick"]["iterations"], "scales": [3]}
+    plan = train.plan_training("drrn", "quick", quick, config={"B": 3, "U": 4})
+    assert plan.params["scales"] == [3] and plan.params["iterations"] < 3000
+    assert ablate.job_overrides("paper", [3]) == {}  # x3 is among the paper's scales
+    assert ablate.job_overrides("quick", [3], {"iterations": 7, "scales": [2, 3]}) == {
+        "iterations": 7, "scales": [2, 3]}
+
+
 def test_effect_statistics_on_synthetic_rows() -> None:
     rng = np.random.default_rng(0)
     rows = []

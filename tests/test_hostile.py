@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -401,6 +402,139 @@ def test_two_concurrent_runs_into_one_results_folder(datasets_root: Path, tmp_pa
     a, b = (pd.read_csv(r / "per_image.csv") for r in runs)
     assert np.array_equal(a["psnr"].to_numpy(), b["psnr"].to_numpy())
     _check_intact(results, cache, 5)
+
+
+# Training and ablation: a killed job resumes from its checkpoint; nothing is lost or doubled.
+TINY_TRAIN = ["--set=train_set=set5", "--set=scales=[3]", "--set=patch_size=15",
+              "--set=stride=15", "--set=batch_size=4", "--set=max_patches=64",
+              "--set=log_every=10", "--set=ckpt_every=10", "--set=val_every=0",
+              "--set=val_scale=3", "--set=warmup_iters=5", "--set=bf16=false"]
+
+
+def _train_cmd(weights: Path, cache: Path, iterations: int = 240) -> list[str]:
+    return [sys.executable, "-m", "benchmark", "train", "drrn_b1u9", "--width", "8",
+            "--iterations", str(iterations), "--offline", "--quiet", "--device", "cpu",
+            "--weights-dir", str(weights), *TINY_TRAIN]
+
+
+def _spawn(cmd: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
+    """A job in its own process group, its output in files: worker processes it forks (the
+    patch-bank builder's loky pool) outlive a SIGKILL for a while and would hold pipes open."""
+    logs.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
+                            stdout=open(logs / "stdout", "w"), stderr=open(logs / "stderr", "w"))
+
+
+def _reap(proc: subprocess.Popen, logs: Path) -> tuple[str, str]:
+    """Wait for ``proc``, kill what is left of its group, return its (stdout, stderr)."""
+    proc.wait(timeout=120)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return (logs / "stdout").read_text(), (logs / "stderr").read_text()
+
+
+def _wait_for(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _finished(weights: Path) -> list[Path]:
+    return [p for p in weights.glob("*.safetensors") if ".partial." not in p.name]
+
+
+def _log_rows(weights: Path) -> pd.DataFrame:
+    (log,) = weights.glob("*.csv")
+    return pd.read_csv(log)
+
+
+def test_killed_training_resumes_to_the_uninterrupted_weights_and_log(
+    datasets_root: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    cache = tmp_path / "cache"
+    env = {**_env(datasets_root), "SRBENCH_CACHE": str(cache)}
+    clean = tmp_path / "clean"
+    done = subprocess.run(_train_cmd(clean, cache), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (reference,) = _finished(clean)
+
+    killed = tmp_path / "killed"
+    for i, (sig, at) in enumerate(((signal.SIGKILL, 30), (signal.SIGINT, 90),
+                                   (signal.SIGKILL, 150))):
+        logs = tmp_path / f"logs{i}"
+        proc = _spawn(_train_cmd(killed, cache), env, logs)
+
+        def reached() -> bool:
+            logs = list(killed.glob("*.csv"))
+            try:
+                return bool(logs) and len(pd.read_csv(logs[0])) * 10 >= at
+            except (pd.errors.EmptyDataError, OSError):
+                return False
+
+        _wait_for(proc, reached)
+        proc.send_signal(sig)
+        _, err = _reap(proc, logs)
+        assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
+        if sig == signal.SIGINT:
+            assert err.strip().splitlines()[-1] == cli.INTERRUPTED
+        assert list(killed.glob("*.partial.safetensors")), "no resumable checkpoint left"
+        assert not _finished(killed)
+    done = subprocess.run(_train_cmd(killed, cache), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (resumed,) = _finished(killed)
+    assert resumed.name == reference.name and not list(killed.glob("*.partial.*"))
+    a, b = load_file(reference), load_file(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log_a, log_b = _log_rows(clean), _log_rows(killed)
+    assert list(log_b["iteration"]) == list(range(10, 241, 10))  # none lost, none twice
+    np.testing.assert_array_equal(log_a["loss"].to_numpy(), log_b["loss"].to_numpy())
+
+
+def _ablate_cmd(results: Path, weights: Path) -> list[str]:
+    return [sys.executable, "-m", "benchmark", "ablate", "multipath", "--shapes", "B1U1",
+            "--width", "4", "--seeds", "2", "--iterations", "150", "--metrics", "psnr",
+            "--jobs", "1", "--device", "cpu", "--offline", "--quiet", "--no-report",
+            "--results-dir", str(results), "--weights-dir", str(weights), *TINY_TRAIN]
+
+
+def test_killed_ablation_reruns_only_what_is_missing(datasets_root: Path, tmp_path: Path) -> None:
+    results, weights, cache = tmp_path / "results", tmp_path / "weights", tmp_path / "cache"
+    env = {**_env(datasets_root), "SRBENCH_CACHE": str(cache)}
+    jobs_done = results / ".ablate-cache"
+
+    def n_done() -> int:
+        return len(list(jobs_done.glob("*.csv"))) if jobs_done.exists() else 0
+
+    for sig, after_jobs in ((signal.SIGKILL, 1), (signal.SIGINT, 2)):
+        logs = tmp_path / f"logs{after_jobs}"
+        proc = _spawn(_ablate_cmd(results, weights), env, logs)
+        _wait_for(proc, lambda: n_done() >= after_jobs)
+        time.sleep(0.5)  # into the next job's training
+        proc.send_signal(sig)
+        _, err = _reap(proc, logs)
+        assert proc.returncode == (130 if sig == signal.SIGINT else -signal.SIGKILL), err
+        assert not list(jobs_done.glob("*.tmp"))
+        for table in jobs_done.glob("*.csv"):
+            assert len(pd.read_csv(table)) == 5  # a job's rows are all there or absent
+        assert not list(results.glob("*/ablation.csv"))  # no summary of a partial study
+    finished_before = n_done()
+    assert 2 <= finished_before < 4
+    done = subprocess.run(_ablate_cmd(results, weights), cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"4 jobs: {finished_before} cached, {4 - finished_before} to run" in done.stdout
+    (run,) = [p for p in results.iterdir() if (p / "ablation.csv").exists()]
+    rows = pd.read_csv(run / "per_image.csv")
+    assert len(rows) == 4 * 5 and (rows["status"] == "ok").all()
+    assert not rows.duplicated(["method", "config", "seed", "image"]).any()
+    assert sorted(rows.groupby(["method", "seed"]).size().tolist()) == [5, 5, 5, 5]
+    assert len(pd.read_csv(run / "ablation.csv")) == 1
 
 
 # --------------------------------------------------------------------------------------------
