@@ -71,7 +71,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from benchmark import PROTOCOL, data, harness, imaging, weights
+from benchmark import PROTOCOL, data, distributed, harness, imaging, weights
 from benchmark.patches import PatchBank, augment, build_patch_bank
 from benchmark.registry import create_model, get_method, resolve_config, suggest
 
@@ -645,6 +645,10 @@ def train(
     for note in plan.notes:
         warnings.warn(f"{method} ({recipe} recipe): {note}", stacklevel=2)
     dev = harness.resolve_device(str(device))
+    ctx, dev = distributed.context(dev)  # data-parallel under torchrun, else a no-op
+    if p["batch_size"] % ctx.world:
+        raise ValueError(f"batch size {p['batch_size']} is not divisible by {ctx.world} ranks")
+    progress = progress and ctx.is_main
     ex = resolve_execution(ex, dev)
     use_bf16, use_cl, use_compile = ex["bf16"], ex["channels_last"], ex["compile"]
     if dev.type == "cuda":
@@ -664,6 +668,7 @@ def train(
     if p["init"] == "he":
         he_init(model)
     scale_output_conv(model, p["out_init_scale"])
+    model = distributed.sync_batchnorm(model, ctx, dev)
     model.to(dev)
     if use_cl:
         model.to(memory_format=torch.channels_last)
@@ -671,16 +676,24 @@ def train(
     parameters = [q for q in model.parameters() if q.requires_grad]
     optimizer = make_optimizer(model, p, dev)
     needs_all = p["loss"] == "recursive_supervision"
-    eager = model.forward_all if needs_all else model
+    if ctx.enabled:
+        eager = distributed.wrap(distributed.AllOutputs(model) if needs_all else model, ctx, dev)
+    else:
+        eager = model.forward_all if needs_all else model
     forward = torch.compile(eager) if use_compile else eager
 
-    # ---- data
+    # ---- data (rank 0 fills the shared on-disk caches before the other ranks read them)
+    if not ctx.is_main:
+        ctx.barrier()
     bank: PatchBank = build_patch_bank(p["train_set"], p["scales"], p["patch_size"], p["stride"],
                                        data_root=root, offline=offline, progress=progress)
+    val_pairs = (load_val_pairs(ex["val_set"], ex["val_scale"], root, offline=offline)
+                 if ctx.is_main else [])
+    if ctx.is_main:
+        ctx.barrier()
     ilr_bank, gt_bank = bank.to_tensors(dev, max_patches=p["max_patches"], seed=plan.seed)
     sampler = PatchSampler(ilr_bank, gt_bank, p["batch_size"],
                            augment_patches=p["augment"] == "dihedral8", seed=plan.seed)
-    val_pairs = load_val_pairs(ex["val_set"], ex["val_scale"], root, offline=offline)
     val_run = harness.MethodRun(spec, plan.config, model)
 
     # ---- resume
@@ -702,7 +715,7 @@ def train(
             start, prior_seconds = int(state["iteration"]), float(saved["train_seconds"])
         elif state["key"] is not None:
             warnings.warn(f"{partial_path.name}: training state does not match; starting over")
-    log = _CsvLog(out / f"{plan.stem}.csv", start)
+    log = _CsvLog(out / f"{plan.stem}.csv", start) if ctx.is_main else None
 
     meta: dict[str, Any] = {
         "method": method, "recipe": plan.recipe, "key": plan.key, "params": p,
@@ -715,6 +728,8 @@ def train(
     }
 
     def save(done: int, path: Path, *, finished: bool, val_psnr: float | None = None) -> None:
+        if not ctx.is_main:
+            return
         info = {**meta, "iteration": done, "finished": finished, "val_psnr": val_psnr,
                 "train_seconds": round(prior_seconds + time.perf_counter() - wall_start, 1)}
         weights.save_checkpoint(path, model, method=method, config=plan.config, meta=info)
@@ -738,6 +753,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr_now * group["lr_mult"]
             x, y = sampler.next()
+            x, y = distributed.shard(x, ctx), distributed.shard(y, ctx)
             if use_cl:
                 x = x.contiguous(memory_format=torch.channels_last)
 
@@ -774,18 +790,19 @@ def train(
             validating = done == p["iterations"] or (
                 ex["val_every"] > 0 and done % ex["val_every"] == 0)
             if logging or validating:
-                mean_loss = (window["loss"] / max(1, window["n"])).item()  # the one sync
+                mean_loss = ctx.mean(window["loss"] / max(1, window["n"])).item()  # one sync
                 now = time.perf_counter()
                 rate = (done - tick_it) * p["batch_size"] / max(now - tick, 1e-9)
                 val_psnr = None
-                if validating:
+                if validating and ctx.is_main:
                     val_psnr = validate(val_run, val_pairs, ex["val_scale"], dev)
-                log.write(iteration=done, epoch=sampler.epoch, loss=f"{mean_loss:.6g}",
-                          lr=f"{lr_now:.6g}",
-                          grad_norm="" if grad_norm is None else f"{float(grad_norm):.6g}",
-                          val_psnr="" if val_psnr is None else f"{val_psnr:.4f}",
-                          patches_per_s=f"{rate:.1f}",
-                          elapsed_s=f"{time.perf_counter() - wall_start:.1f}")
+                if log is not None:
+                    log.write(iteration=done, epoch=sampler.epoch, loss=f"{mean_loss:.6g}",
+                              lr=f"{lr_now:.6g}",
+                              grad_norm="" if grad_norm is None else f"{float(grad_norm):.6g}",
+                              val_psnr="" if val_psnr is None else f"{val_psnr:.4f}",
+                              patches_per_s=f"{rate:.1f}",
+                              elapsed_s=f"{time.perf_counter() - wall_start:.1f}")
                 bar.set_postfix(loss=f"{mean_loss:.4g}", lr=f"{lr_now:.2g}",
                                 **({"psnr": f"{val_psnr:.2f}"} if val_psnr is not None else {}))
                 window = {"loss": torch.zeros((), device=dev), "n": 0}
@@ -806,13 +823,16 @@ def train(
     finally:
         _restore_sigint()
         bar.close()
-        log.close()
+        if log is not None:
+            log.close()
 
     save(done, final_path, finished=True, val_psnr=val_psnr)
     partial_path.unlink(missing_ok=True)
     state_path.unlink(missing_ok=True)
     for leftover in out.glob(f".{plan.stem}.*.tmp"):  # from writes a SIGKILL cut short
         leftover.unlink(missing_ok=True)
+    ctx.barrier()  # no rank returns before the checkpoint exists
+    ctx.close()
     return final_path
 
 
