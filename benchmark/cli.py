@@ -121,6 +121,7 @@ def build_runs(
     from benchmark import train, weights
 
     runs = []
+    training_data: dict[str, Any] | None = None
     for spec in specs:
         if not spec.trainable:
             config = registry.resolve_config(spec.name)
@@ -129,25 +130,63 @@ def build_runs(
         if spec.name in weight_files:
             path, default_recipe = weight_files[spec.name], "published"
         else:
+            if training_data is None:
+                training_data = {**training_data_fallback(args.recipe, data_root, args.offline),
+                                 **parse_overrides(args.set)}
             with training_threads(args.train_threads, args.device):
                 path = train.find_or_train(
-                    spec.name, args.recipe, data_root=data_root, offline=args.offline,
+                    spec.name, args.recipe, training_data, data_root=data_root,
+                    offline=args.offline,
                     weights_dir=args.weights_dir, device=args.device, progress=not args.quiet,
                 )
             default_recipe = args.recipe
         # Our checkpoints and the published formats alike; nothing is unpickled.
         state, overrides, meta = weights.import_weights(spec.name, path)
         recipe = _recipe_label(meta.get("recipe"), default=default_recipe)
-        # A model trained on some scales only says so in every row it produces.
-        trained = meta.get("scales")
+        # A model trained on some scales only, or on other data, says so in every row.
+        trained, train_set = meta.get("scales"), meta.get("train_set")
+        notes = []
         if trained and sorted(trained) != [2, 3, 4]:
-            recipe += "(x" + ",".join(str(t) for t in trained) + ")"
+            notes.append("x" + ",".join(str(t) for t in trained))
+        if train_set and train_set != "train291":
+            notes.append(f"on {train_set}")
+        if notes:
+            recipe += "(" + ", ".join(notes) + ")"
         config = registry.resolve_config(spec.name, **overrides)
         model = weights.load_state(registry.create_model(spec.name, **config), state,
                                    source=str(path))
         runs.append(harness.MethodRun(spec, config, model, weights=str(path), recipe=recipe,
                                       tile=args.tile))
     return runs
+
+
+def resolve_recipe(name: str, device: str) -> str:
+    """``auto``: the GPU budget recipe (``fast``) on CUDA, the CPU one (``quick``) otherwise."""
+    if name != "auto":
+        return name
+    return "fast" if harness.resolve_device(device).type == "cuda" else "quick"
+
+
+def training_data_fallback(recipe: str, root: Path, offline: bool) -> dict[str, Any]:
+    """Recipe overrides for a machine that cannot have the recipe's data.
+
+    The recipe's training set (train291) and validation set (Set5) are fetched when missing
+    unless ``offline``; when that fails, training uses the embedded ``sample_train`` photographs
+    and validates on ``sample``, said here and recorded in the checkpoint and every row's
+    ``recipe`` ("quick(x2, on sample_train)").
+    """
+    from benchmark import train
+
+    params = train.RECIPES[recipe]
+    out: dict[str, Any] = {}
+    for key, fallback in (("train_set", "sample_train"), ("val_set", "sample")):
+        try:
+            data.list_images(params[key], root, offline=offline, progress=False)
+        except data.DatasetError as exc:
+            print(f"note: {key} {params[key]} is not available ({exc}); using the embedded "
+                  f"'{fallback}' set instead", file=sys.stderr)
+            out[key] = fallback
+    return out
 
 
 def _recipe_label(recipe: Any, default: str) -> str:
@@ -193,6 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     metric_names = parse_metrics(args.metrics)
     dataset_names = parse_datasets(args.datasets) if args.datasets else None
     weight_files = parse_weights(args.weights, specs)
+    args.recipe = resolve_recipe(args.recipe, args.device)
     jobs = args.jobs or (os.cpu_count() or 1)
     device = harness.resolve_device(args.device)
     root = data.resolve_data_root(args.data_root)
@@ -452,7 +492,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = {"channels": args.width} if args.width else None
     with training_threads(args.train_threads, args.device):
         path = train.train(
-            spec.name, recipe=args.recipe, overrides=parse_overrides(args.set), config=config,
+            spec.name, recipe=resolve_recipe(args.recipe, args.device),
+            overrides=parse_overrides(args.set), config=config,
             iterations=args.iterations,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
             bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
@@ -533,8 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="weights for learned methods: srbench checkpoints or published files "
                      "(VDSR/SRCNN .mat, MXNet DRRN .params); without them a method is trained "
                      "with --recipe (or a finished training is reused)")
-    run.add_argument("--recipe", default="quick", choices=["quick", "fast", "paper"],
-                     help="training recipe for methods without --weights (default: quick)")
+    run.add_argument("--recipe", default="auto", choices=["auto", "quick", "fast", "paper"],
+                     help="training recipe for methods without --weights (default auto: fast on "
+                     "a CUDA device, quick on a CPU)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="training recipe override (JSON value) for methods trained by this "
+                     "run, e.g. --set iterations=6000; repeatable")
     run.add_argument("--train-threads", type=int, default=None, metavar="N",
                      help="torch threads for CPU training (default 1: measured fastest on a "
                      "busy 2-core machine)")
@@ -611,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train one method with a named recipe",
                         description="Train METHOD with the shared training backbone; resumable.")
     tr.add_argument("method")
-    tr.add_argument("--recipe", default="quick", choices=["quick", "fast", "paper"])
+    tr.add_argument("--recipe", default="auto", choices=["auto", "quick", "fast", "paper"],
+                    help="default auto: fast on a CUDA device, quick on a CPU")
     tr.add_argument("--iterations", type=int)
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--lr", type=float)

@@ -43,6 +43,11 @@ REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 CHUNK_SIZE = 1 << 20
 #: Natural photographs from scikit-image's package data (no network needed), in dir() order.
 SAMPLE_FILES = ("astronaut.png", "camera.png", "chelsea.png", "coffee.png", "rocket.jpg")
+#: Other scikit-image photographs (none of ``SAMPLE_FILES``), uncropped: the training set of
+#: last resort for an offline machine without train291, so ``sample`` stays unseen.
+SAMPLE_TRAIN_FILES = ("brick.png", "coins.png", "grass.png", "gravel.png",
+                      "hubble_deep_field.jpg", "ihc.png", "moon.png", "motorcycle_left.png",
+                      "page.png", "retina.jpg", "text.png")
 #: Sample images are centre-cropped to this square; 240 is a multiple of 2, 3 and 4, so every
 #: DRRN scale divides it, and the short side stays well above the 96 px that IFC needs.
 SAMPLE_CROP = 240
@@ -135,13 +140,13 @@ class ImageRef:
     def load(self) -> np.ndarray:
         """The image as uint8, ``(H, W)`` or ``(H, W, 3)``.
 
-        Standard sets are decoded by :func:`benchmark.imaging.read_image`; ``sample`` images are
-        decoded directly and centre-cropped to ``SAMPLE_CROP`` squared.
+        Standard sets are decoded by :func:`benchmark.imaging.read_image`; embedded sets
+        (``sample``: centre-cropped to ``SAMPLE_CROP`` squared) are decoded directly.
         """
         if self.path is None:
             raise DatasetError(f"{self.dataset}/{self.name}: no file to load")
-        if self.dataset == "sample":
-            return _load_sample(self.path)
+        if self.dataset in EMBEDDED_SETS:
+            return _load_sample(self.path, EMBEDDED_SETS[self.dataset][1])
         # Imported here so that listing and verifying data never needs the image stack.
         from benchmark.imaging import read_image
 
@@ -178,7 +183,15 @@ _SPECS: tuple[DatasetSpec, ...] = (
         description=f"{len(SAMPLE_FILES)} scikit-image photographs, centre {SAMPLE_CROP}x"
         f"{SAMPLE_CROP} crops (offline smoke set)",
     ),
+    DatasetSpec(
+        "sample_train", None, (), (".png", ".jpg"), None,
+        description=f"{len(SAMPLE_TRAIN_FILES)} other scikit-image photographs (offline "
+        "training set when train291 cannot be had)",
+    ),
 )
+#: Sets made of scikit-image's package data: file names and the centre crop (None: whole).
+EMBEDDED_SETS: dict[str, tuple[tuple[str, ...], int | None]] = {
+    "sample": (SAMPLE_FILES, SAMPLE_CROP), "sample_train": (SAMPLE_TRAIN_FILES, None)}
 _BY_KEY: dict[str, DatasetSpec] = {k: s for s in _SPECS for k in (s.name, *s.aliases)}
 
 
@@ -597,9 +610,9 @@ def verify_dataset(
         each listed file is ``'ok'``, or ``'unreadable'`` when it cannot be read.
     """
     spec = get_dataset(name)
-    if spec.name == "sample":
+    if spec.name in EMBEDDED_SETS:
         return [(f"skimage/data/{f}", "ok" if (_skimage_data_dir() / f).is_file() else "missing")
-                for f in SAMPLE_FILES]
+                for f in EMBEDDED_SETS[spec.name][0]]
     if spec.name.startswith(DIR_PREFIX):  # no pinned digests: a listed, hashable file is "ok"
         return [(str(r.path), "ok" if r.sha256 else "unreadable") for r in _dir_images(spec)]
     data_root = resolve_data_root(root)
@@ -642,7 +655,7 @@ def download_dataset(
         The files downloaded (empty when the set was complete).
     """
     spec = get_dataset(name)
-    if spec.name == "sample" or spec.name.startswith(DIR_PREFIX):
+    if spec.name in EMBEDDED_SETS or spec.name.startswith(DIR_PREFIX):
         return []
     data_root = resolve_data_root(root)
     base = base_url or os.environ.get("SRBENCH_MIRROR") or None
@@ -709,8 +722,8 @@ def list_images(
         A download failed.
     """
     spec = get_dataset(name)
-    if spec.name == "sample":
-        return _sample_images()
+    if spec.name in EMBEDDED_SETS:
+        return _sample_images(spec.name)
     if spec.name.startswith(DIR_PREFIX):
         return _dir_images(spec)
     data_root = resolve_data_root(root)
@@ -742,8 +755,8 @@ def datasets_table(root: PathLike | None = None, *, verify: bool = True,
     data_root = resolve_data_root(root)
     rows: list[dict[str, Any]] = []
     for spec in _SPECS:
-        if spec.name == "sample":
-            status = [s for _, s in verify_dataset("sample")]
+        if spec.name in EMBEDDED_SETS:
+            status = [s for _, s in verify_dataset(spec.name)]
             folder = str(_skimage_data_dir())
             source = f"scikit-image {_skimage_version()} package data"
         else:
@@ -764,7 +777,8 @@ def datasets_table(root: PathLike | None = None, *, verify: bool = True,
             "missing": missing,
             "mismatch": mismatch,
             # sample files have no pinned digests, so they are never "verified"
-            "verified": None if not verify or spec.name == "sample" else not (missing or mismatch),
+            "verified": (None if not verify or spec.name in EMBEDDED_SETS
+                         else not (missing or mismatch)),
             "folder": folder,
             "source": source,
         })
@@ -804,20 +818,20 @@ def _skimage_version() -> str:
     return str(getattr(skimage, "__version__", "?"))
 
 
-def _sample_images() -> list[ImageRef]:
+def _sample_images(name: str = "sample") -> list[ImageRef]:
     data_dir = _skimage_data_dir()
     refs = []
-    for fname in sorted(SAMPLE_FILES):
+    for fname in sorted(EMBEDDED_SETS[name][0]):
         path = data_dir / fname
         if not path.is_file():
             raise DatasetError(
-                f"sample: {path} not found (scikit-image installed without its data?)"
+                f"{name}: {path} not found (scikit-image installed without its data?)"
             )
-        refs.append(ImageRef("sample", path.stem, path, file_sha256(path)))
+        refs.append(ImageRef(name, path.stem, path, file_sha256(path)))
     return refs
 
 
-def _load_sample(path: Path) -> np.ndarray:
+def _load_sample(path: Path, crop: int | None = SAMPLE_CROP) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as src:
@@ -825,8 +839,8 @@ def _load_sample(path: Path) -> np.ndarray:
         im = src if src.mode in ("L", "RGB") else src.convert("RGB")
         arr = np.asarray(im, dtype=np.uint8)
     h, w = arr.shape[:2]
-    c = SAMPLE_CROP
-    if h >= c and w >= c:
+    c = crop
+    if c is not None and h >= c and w >= c:
         top, left = (h - c) // 2, (w - c) // 2
         arr = arr[top:top + c, left:left + c]
     return np.ascontiguousarray(arr)

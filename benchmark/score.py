@@ -26,7 +26,7 @@ from joblib import Parallel, delayed
 from PIL import Image
 
 from benchmark import imaging
-from benchmark.data import ImageRef
+from benchmark.data import EMBEDDED_SETS, ImageRef
 from benchmark.protocol import METRICS, Protocol, get_protocol
 
 __all__ = [
@@ -204,7 +204,7 @@ def match_files(
 # ------------------------------------------------------------------------------ size checks
 def _stored_size(ref: ImageRef) -> tuple[int, int]:
     """(height, width) of a GT image as the protocol reads it, from the file header."""
-    if ref.path is None or ref.dataset == "sample":  # sample images are cropped on load
+    if ref.path is None or ref.dataset in EMBEDDED_SETS:  # sample is cropped on load
         return tuple(ref.load().shape[:2])  # type: ignore[return-value]
     return _header_size(ref.path)
 

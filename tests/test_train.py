@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -257,3 +258,37 @@ def test_speed_reports_both_paths_on_cpu() -> None:
         assert row[key] > 0
     ratio = row["train_pps_optimised"] / row["train_pps_eager"]
     assert row["train_speedup"] == pytest.approx(ratio)
+
+
+def test_offline_main_job_trains_on_the_embedded_set_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A fresh offline machine (no data folder): `run` of a learned method trains on
+    ``sample_train``, validates on ``sample``, evaluates ``sample`` and labels every row."""
+    from benchmark.cli import main
+
+    monkeypatch.setenv("SRBENCH_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    tiny = ["--set=patch_size=15", "--set=stride=15", "--set=batch_size=4", "--set=iterations=3",
+            "--set=max_patches=64", "--set=log_every=3", "--set=ckpt_every=3",
+            "--set=channels_last=false"]
+    code = main(["run", "--methods", "bicubic,srcnn", "--scales", "2", "--metrics", "psnr",
+                 "--data-root", str(empty), "--offline", "--device", "cpu", "--quiet",
+                 "--no-report", "--results-dir", str(tmp_path / "results"),
+                 "--weights-dir", str(tmp_path / "weights"), *tiny])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "using the embedded 'sample_train' set instead" in err
+    assert "using the embedded 'sample' set instead" in err
+    (run,) = (tmp_path / "results").iterdir()
+    rows = pd.read_csv(run / "per_image.csv")
+    assert set(rows["dataset"]) == {"sample"} and (rows["status"] == "ok").all()
+    learned = rows[rows["method"] == "srcnn"]
+    assert len(learned) == len(data.SAMPLE_FILES)
+    assert set(learned["recipe"]) == {"quick(x2, on sample_train)"}
+    (ckpt,) = (tmp_path / "weights").glob("*.safetensors")
+    _, meta = load_checkpoint(ckpt, "srcnn")
+    assert meta["train_set"] == "sample_train" and meta["val_set"] == "sample"
+    assert meta["bank"]["dataset"] == "sample_train"
+    assert meta["bank"]["images"] == len(data.SAMPLE_TRAIN_FILES)

@@ -451,6 +451,24 @@ def test_import_drrn_mxnet():
         load_checkpoint(path)  # not an srbench checkpoint: says to use import_weights
 
 
+def test_drrn_mxnet_weights_need_the_ports_inplace_relu_on_the_skip():
+    """The port (jt827859032/DRRN-pytorch, drrn.py) applies an in-place ReLU to ``out`` while
+    ``out`` is still the tensor ``inputs``, so its identity branch H0 is relu(conv_in(x)): the
+    weights were trained that way. Without it (``relu_skip=False``, what an independent
+    re-implementation of the port's code as written gives) the model is barely above bicubic;
+    with it, far above. Pinned on the centre 128x128 of butterfly x3 (pytorch-vdsr .mat)."""
+    gt, ilr = (a[64:192, 64:192] for a in _butterfly_x3())
+    state, overrides, _ = import_weights("drrn", reference_file("drrn_b1u25_jt827859032"))
+    bicubic = _psnr_x3(torch.nn.Identity(), gt, ilr)
+    scores = {}
+    for relu_skip in (True, False):
+        model = create_model("drrn", **{**overrides, "relu_skip": relu_skip})
+        scores[relu_skip] = _psnr_x3(load_state(model, state).eval(), gt, ilr)
+    assert abs(bicubic - 24.387) < 0.001
+    assert abs(scores[True] - 31.843) < 0.005  # measured 31.8432
+    assert abs(scores[False] - 24.721) < 0.005  # measured 24.7212
+
+
 def test_imported_weights_round_trip_as_checkpoint(tmp_path):
     path = reference_file("vdsr_official")
     state, overrides, meta = import_weights("vdsr", path)
