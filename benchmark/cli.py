@@ -388,7 +388,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"note: {results_dir} does not exist; the report shows the paper's values only",
               file=sys.stderr)
     try:
-        index = report.build_report(results_dir, out, data_root=args.data_root)
+        index = report.build_report(results_dir, out, data_root=args.data_root,
+                                    browse_limit=args.browse_limit)
     except report.ReportError as exc:
         raise UsageError(str(exc)) from None
     print(f"report: {index}")
@@ -632,6 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "only if it is an earlier report or empty")
     rp.add_argument("--data-root", help="datasets folder for the image browser's ground truth "
                     "(default: each run's data root, then $SRBENCH_DATA, else ./datasets)")
+    rp.add_argument("--browse-limit", type=int, default=40, metavar="N",
+                    help="most images in the image browser (default 40)")
     rp.add_argument("--open", action="store_true", help="open index.html in a web browser")
     rp.add_argument("--serve", action="store_true",
                     help="serve the report on http://127.0.0.1:PORT/ until Ctrl-C")

@@ -1003,7 +1003,8 @@ def image_browser(
 
     items = [(d, s, i) for (d, s) in sorted(wanted, key=rank) for i in sorted(wanted[(d, s)])]
     if len(items) > limit:
-        notes.append(f"image browser limited to {limit} of {len(items)} images")
+        notes.append(f"Showing the first {limit} of the {len(items)} images with saved SR "
+                     "images (Set5 and Set14 first); `report --browse-limit N` shows more.")
         items = items[:limit]
     metrics = rows.groupby([*VARIANT, "dataset", "scale", "image"], sort=False)[
         ["psnr", "ssim"]].mean()

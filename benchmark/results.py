@@ -163,8 +163,11 @@ def format_summary(summary: pd.DataFrame) -> str:
             return "n/a"
         return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
+    mw = max(14, *(len(str(m)) for m in summary["method"]))
+    rw = max(8, *(len(str(r)) for r in summary["recipe"]))
+    dw = max(9, *(len(str(d)) for d in summary["dataset"]))
     header = (
-        f"{'method':<14} {'recipe':<8} {'dataset':<9} {'x':>2} {'n':>4} "
+        f"{'method':<{mw}} {'recipe':<{rw}} {'dataset':<{dw}} {'x':>2} {'n':>4} "
         f"{'PSNR':>7} {'paper':>7} {'diff':>6}  {'SSIM':>7} {'paper':>7} {'diff':>8}  "
         f"{'IFC':>6}  {'s/img':>7}"
     )
@@ -172,7 +175,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     for _, row in summary.iterrows():
         flag = f"  ({int(row['n_failed'])} failed)" if row.get("n_failed", 0) else ""
         lines.append(
-            f"{row['method']:<14} {str(row['recipe']):<8} {row['dataset']:<9} "
+            f"{row['method']:<{mw}} {str(row['recipe']):<{rw}} {row['dataset']:<{dw}} "
             f"{int(row['scale']):>2} {int(row['n_images']):>4} "
             f"{num(row['psnr'], 2):>7} {num(row['paper_psnr'], 2):>7} "
             f"{num(row['diff_psnr'], 2, True):>6}  {num(row['ssim'], 4):>7} "
