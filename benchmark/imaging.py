@@ -511,8 +511,9 @@ def read_image(path: PathLike) -> np.ndarray:
     FileNotFoundError
         If ``path`` does not exist.
     ImageReadError
-        If the file is not an image, is truncated or corrupt, or has more than 8 bits per
-        sample (16-bit, 32-bit or floating-point images).
+        If the file is not an image, is truncated or corrupt, has more than 8 bits per
+        sample (16-bit, 32-bit or floating-point images), or has more than twice Pillow's
+        ``MAX_IMAGE_PIXELS`` (a decompression bomb).
 
     Notes
     -----
@@ -551,6 +552,10 @@ def read_image(path: PathLike) -> np.ndarray:
         raise
     except UnidentifiedImageError:
         raise ImageReadError(f"{path} is not a readable image file") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"{path} is too large to decode safely ({' '.join(str(exc).split())}); raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if the file is trusted") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         raise ImageReadError(f"{path} is corrupt or truncated: {msg}") from exc

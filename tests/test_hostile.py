@@ -299,6 +299,18 @@ def test_hostile_dataset_names_stay_inside_the_cache(tmp_path: Path) -> None:
         assert path.parent.parent.parent.parent == cache / "pairs"
 
 
+def test_decompression_bomb_is_one_clear_line_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An image far larger than Pillow's safety limit (here: the limit lowered to 100 px) is
+    refused before decoding, as an ImageReadError naming the file, not a crash."""
+    path = tmp_path / "bomb.png"
+    Image.fromarray(_rgb()).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 84 x 84 > 2 x 100
+    with pytest.raises(imaging.ImageReadError, match="bomb.png is too large to decode safely"):
+        imaging.read_image(path)
+
+
 # --------------------------------------------------------------------------------------------
 # Kills: no half-written table, no corrupt cache, a rerun completes
 # --------------------------------------------------------------------------------------------
