@@ -233,7 +233,8 @@ def _train_and_evaluate(job: Job, s: Settings) -> list[dict[str, Any]]:
     spec = registry.get_method(method)
     config = registry.resolve_config(method, **meta["config"])
     model = weights.load_state(registry.create_model(method, **config), state, source=str(path))
-    run = harness.MethodRun(spec, config, model, weights=str(path), recipe=s.recipe)
+    run = harness.MethodRun(spec, config, model, weights=str(path),
+                            recipe=train.recipe_label(meta, default=s.recipe))
     rows = harness.evaluate([run], s.pairs, metric_names=s.metrics,
                             device=harness.resolve_device(s.device), jobs=1,
                             progress=s.progress)

@@ -142,16 +142,7 @@ def build_runs(
             default_recipe = args.recipe
         # Our checkpoints and the published formats alike; nothing is unpickled.
         state, overrides, meta = weights.import_weights(spec.name, path)
-        recipe = _recipe_label(meta.get("recipe"), default=default_recipe)
-        # A model trained on some scales only, or on other data, says so in every row.
-        trained, train_set = meta.get("scales"), meta.get("train_set")
-        notes = []
-        if trained and sorted(trained) != [2, 3, 4]:
-            notes.append("x" + ",".join(str(t) for t in trained))
-        if train_set and train_set != "train291":
-            notes.append(f"on {train_set}")
-        if notes:
-            recipe += "(" + ", ".join(notes) + ")"
+        recipe = train.recipe_label(meta, default=default_recipe)
         config = registry.resolve_config(spec.name, **overrides)
         model = weights.load_state(registry.create_model(spec.name, **config), state,
                                    source=str(path))
@@ -187,12 +178,6 @@ def training_data_fallback(recipe: str, root: Path, offline: bool) -> dict[str, 
                   f"'{fallback}' set instead", file=sys.stderr)
             out[key] = fallback
     return out
-
-
-def _recipe_label(recipe: Any, default: str) -> str:
-    if isinstance(recipe, dict):
-        return str(recipe.get("name", default))
-    return str(recipe) if recipe else default
 
 
 def refresh_report(args: argparse.Namespace) -> None:

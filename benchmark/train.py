@@ -837,6 +837,27 @@ def train(
 
 
 # ----------------------------------------------------------------------- the API for `run`
+def recipe_label(meta: Mapping[str, Any], default: str = "") -> str:
+    """The ``recipe`` column of rows made with a checkpoint: the recipe's name plus how this
+    training departs from the paper's data or from a budget recipe's length, e.g.
+    ``quick(x2)``, ``quick(x3, 1500 it)``, ``quick(x2, on sample_train)``; ``default`` for files
+    without a recipe (published weights)."""
+    recipe = meta.get("recipe")
+    name = str(recipe.get("name", default)) if isinstance(recipe, dict) else str(recipe or default)
+    notes = []
+    scales = meta.get("scales")
+    if scales and sorted(int(x) for x in scales) != [2, 3, 4]:
+        notes.append("x" + ",".join(str(x) for x in scales))
+    train_set = meta.get("train_set")
+    if train_set and train_set != "train291":
+        notes.append(f"on {train_set}")
+    iterations = meta.get("iterations")
+    if name in ("quick", "fast") and iterations and iterations != RECIPES[name]["iterations"]:
+        notes.append(f"{int(iterations)} it")
+    return f"{name}({', '.join(notes)})" if notes else name
+
+
+
 def checkpoint_path(plan: TrainPlan, weights_dir: str | Path | None = None) -> Path:
     """Where the finished checkpoint of ``plan`` lives (it may not exist yet)."""
     folder = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR

@@ -286,9 +286,21 @@ def test_offline_main_job_trains_on_the_embedded_set_and_says_so(
     assert set(rows["dataset"]) == {"sample"} and (rows["status"] == "ok").all()
     learned = rows[rows["method"] == "srcnn"]
     assert len(learned) == len(data.SAMPLE_FILES)
-    assert set(learned["recipe"]) == {"quick(x2, on sample_train)"}
+    assert set(learned["recipe"]) == {"quick(x2, on sample_train, 3 it)"}
     (ckpt,) = (tmp_path / "weights").glob("*.safetensors")
     _, meta = load_checkpoint(ckpt, "srcnn")
     assert meta["train_set"] == "sample_train" and meta["val_set"] == "sample"
     assert meta["bank"]["dataset"] == "sample_train"
     assert meta["bank"]["images"] == len(data.SAMPLE_TRAIN_FILES)
+
+
+def test_recipe_label_says_how_a_training_departs_from_its_recipe() -> None:
+    from benchmark.train import recipe_label
+
+    assert recipe_label({"recipe": "quick", "scales": [2], "iterations": 3000,
+                         "train_set": "train291"}) == "quick(x2)"
+    assert recipe_label({"recipe": "quick", "scales": [3], "iterations": 1500,
+                         "train_set": "train291"}) == "quick(x3, 1500 it)"
+    assert recipe_label({"recipe": "paper", "scales": [2, 3, 4], "iterations": 522880,
+                         "train_set": "train291"}) == "paper"
+    assert recipe_label({}, default="published") == "published"
