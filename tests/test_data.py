@@ -76,7 +76,8 @@ def _copy_set5(shared: Path, dest_root: Path, names: list[str]) -> Path:
 
 def test_names_and_aliases_resolve() -> None:
     names = [s.name for s in data.list_datasets()]
-    assert names == ["set5", "set14", "bsd100", "urban100", "t91", "bsd200", "train291", "sample"]
+    assert names == ["set5", "set14", "bsd100", "urban100", "t91", "bsd200", "train291", "sample",
+                     "sample_train"]
     for alias, name in [("B100", "bsd100"), ("b100", "bsd100"), (" Set5 ", "set5"),
                         ("URBAN100", "urban100"), ("Train_291", "train291"), ("T91", "t91")]:
         assert data.get_dataset(alias).name == name
@@ -193,6 +194,8 @@ def test_datasets_table(shared: Path, tmp_path: Path) -> None:
     assert rows["bsd100"]["aliases"] == ["b100"]
     assert rows["urban100"]["source"].startswith("majedelhelou/denoising_datasets@")
     assert rows["sample"]["present"] == rows["sample"]["images"] >= 4
+    assert rows["sample_train"]["present"] == rows["sample_train"]["images"] == 11
+    assert not set(data.SAMPLE_FILES) & set(data.SAMPLE_TRAIN_FILES)  # evaluation stays unseen
     empty = {r["name"]: r for r in data.datasets_table(tmp_path)}
     assert empty["set14"]["missing"] == 14 and empty["set14"]["present"] == 0
     assert empty["set14"]["verified"] is False
