@@ -88,8 +88,9 @@ def job_overrides(recipe: str, scales: Sequence[int],
     """Training overrides of every job: the ablation budget, then training on the evaluation
     scales when the recipe's own scales miss one (``quick`` trains x2 only, the ablations
     evaluate x3), then the user's ``overrides``."""
+    params = train.recipe_params(recipe)
     out = dict(ABLATION_BUDGET.get(recipe, {}))
-    if not set(scales) <= set(train.RECIPES[recipe]["scales"]):
+    if not set(scales) <= set(params["scales"]):
         out["scales"] = sorted({int(s) for s in scales})
     return {**out, **(overrides or {})}
 
@@ -263,7 +264,6 @@ def _execute(todo: list[Job], s: Settings, jobs: int, cluster: str | None,
     if jobs > 1:
         from joblib import Parallel, delayed
 
-        s.threads = s.threads or max(1, (os.cpu_count() or 1) // jobs)
         log(f"joblib: {len(todo)} jobs on {jobs} processes x {s.threads} threads")
         return Parallel(n_jobs=jobs, backend="loky")(delayed(run_job)(j, s) for j in todo)
     out = []
@@ -452,12 +452,12 @@ def run_ablation(
     all_jobs = expand(studies, seed_list, width, shapes)
     results_dir = Path(results_dir)
     root = data.resolve_data_root(data_root)
-    if recipe not in train.RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(train.RECIPES)}")
     jobs = default_jobs(device) if jobs is None else int(jobs)
-    if threads is None and harness.resolve_device(device).type == "cpu":
-        # Small CPU training jobs: one thread per job (see the --train-threads note of `run`).
-        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 1
+    if threads is None:
+        if jobs > 1:  # the cores shared among the worker processes
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+        elif harness.resolve_device(device).type == "cpu":
+            threads = 1  # small CPU trainings: see the --train-threads note of `run`
     overrides = job_overrides(recipe, [int(x) for x in scales], overrides)
     s = Settings(recipe=recipe, overrides=overrides, datasets=list(datasets),
                  scales=[int(x) for x in scales], metrics=tuple(metrics), data_root=str(root),

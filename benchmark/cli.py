@@ -168,7 +168,7 @@ def training_data_fallback(recipe: str, root: Path, offline: bool) -> dict[str, 
     """
     from benchmark import train
 
-    params = train.RECIPES[recipe]
+    params = train.recipe_params(recipe)
     out: dict[str, Any] = {}
     for key, fallback in (("train_set", "sample_train"), ("val_set", "sample")):
         try:

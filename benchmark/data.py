@@ -146,7 +146,7 @@ class ImageRef:
         if self.path is None:
             raise DatasetError(f"{self.dataset}/{self.name}: no file to load")
         if self.dataset in EMBEDDED_SETS:
-            return _load_sample(self.path, EMBEDDED_SETS[self.dataset][1])
+            return _load_embedded(self.path, EMBEDDED_SETS[self.dataset][1])
         # Imported here so that listing and verifying data never needs the image stack.
         from benchmark.imaging import read_image
 
@@ -723,7 +723,7 @@ def list_images(
     """
     spec = get_dataset(name)
     if spec.name in EMBEDDED_SETS:
-        return _sample_images(spec.name)
+        return _embedded_images(spec.name)
     if spec.name.startswith(DIR_PREFIX):
         return _dir_images(spec)
     data_root = resolve_data_root(root)
@@ -818,7 +818,7 @@ def _skimage_version() -> str:
     return str(getattr(skimage, "__version__", "?"))
 
 
-def _sample_images(name: str = "sample") -> list[ImageRef]:
+def _embedded_images(name: str) -> list[ImageRef]:
     data_dir = _skimage_data_dir()
     refs = []
     for fname in sorted(EMBEDDED_SETS[name][0]):
@@ -831,7 +831,7 @@ def _sample_images(name: str = "sample") -> list[ImageRef]:
     return refs
 
 
-def _load_sample(path: Path, crop: int | None = SAMPLE_CROP) -> np.ndarray:
+def _load_embedded(path: Path, crop: int | None) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as src:
@@ -839,10 +839,9 @@ def _load_sample(path: Path, crop: int | None = SAMPLE_CROP) -> np.ndarray:
         im = src if src.mode in ("L", "RGB") else src.convert("RGB")
         arr = np.asarray(im, dtype=np.uint8)
     h, w = arr.shape[:2]
-    c = crop
-    if c is not None and h >= c and w >= c:
-        top, left = (h - c) // 2, (w - c) // 2
-        arr = arr[top:top + c, left:left + c]
+    if crop is not None and h >= crop and w >= crop:
+        top, left = (h - crop) // 2, (w - crop) // 2
+        arr = arr[top:top + crop, left:left + crop]
     return np.ascontiguousarray(arr)
 
 

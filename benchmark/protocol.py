@@ -24,7 +24,7 @@ from types import MappingProxyType
 import numpy as np
 
 from benchmark import PROTOCOL, imaging, metrics
-from benchmark.registry import suggest
+from benchmark.registry import lookup
 
 __all__ = [
     "METRICS",
@@ -197,10 +197,4 @@ def get_protocol(name: str) -> Protocol:
     UnknownProtocolError
         One line naming the closest known names and listing all of them.
     """
-    key = name.strip().lower()
-    if key not in _PROTOCOLS:
-        known = sorted(_PROTOCOLS)
-        raise UnknownProtocolError(
-            f"unknown protocol {name!r}{suggest(key, known)}; known: {', '.join(known)}"
-        )
-    return _PROTOCOLS[key]
+    return lookup(_PROTOCOLS, name, "protocol", UnknownProtocolError)

@@ -16,7 +16,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import torch.nn as nn
 
@@ -167,16 +167,23 @@ def suggest(name: str, choices: list[str]) -> str:
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
+T = TypeVar("T")
+
+
+def lookup(table: Mapping[str, T], name: str, kind: str, error: type[Exception]) -> T:
+    """``table[name]`` (case- and space-insensitive), else ``error`` with one line naming the
+    closest ``kind`` names and listing all of them."""
+    key = name.strip().lower()
+    if key not in table:
+        known = sorted(table)
+        raise error(f"unknown {kind} {name!r}{suggest(key, known)}; known: {', '.join(known)}")
+    return table[key]
+
+
 def get_method(name: str) -> MethodSpec:
     """The spec registered as ``name``; :class:`UnknownMethodError` with a suggestion otherwise."""
     load_plugins()
-    key = name.strip().lower()
-    if key not in _REGISTRY:
-        known = sorted(_REGISTRY)
-        raise UnknownMethodError(
-            f"unknown method {name!r}{suggest(key, known)}; known: {', '.join(known)}"
-        )
-    return _REGISTRY[key]
+    return lookup(_REGISTRY, name, "method", UnknownMethodError)
 
 
 def resolve_config(name: str, **overrides: Any) -> dict[str, Any]:

@@ -204,6 +204,13 @@ def _method_overrides(method_recipe: Mapping[str, Any], recipe: str) -> tuple[di
     return applied, notes
 
 
+def recipe_params(name: str) -> dict[str, Any]:
+    """The named recipe's parameters (read-only use); ``ValueError`` for an unknown name."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
 def plan_training(
     method: str,
     recipe: str = "quick",
@@ -234,12 +241,11 @@ def plan_training(
     spec = get_method(method)
     if not spec.trainable:
         raise ValueError(f"{method} has no trainable parameters; nothing to train")
-    if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
+    base = recipe_params(recipe)
     method_part, notes = _method_overrides(spec.recipe, recipe)
     overrides = dict(overrides or {})
     _check_keys(overrides, "overrides")
-    resolved = {**copy.deepcopy(RECIPES[recipe]), **method_part, **overrides}
+    resolved = {**copy.deepcopy(base), **method_part, **overrides}
     train_set = TRAIN_SET_ALIASES.get(str(resolved["train_set"]), resolved["train_set"])
     try:
         resolved["train_set"] = data.get_dataset(train_set).name
@@ -537,11 +543,9 @@ class _CsvLog:
 
 
 # ------------------------------------------------------------------------------- the trainer
-_previous_sigint: list[Any] = []
-
-
-def _defer_sigint() -> Callable[[], bool]:
-    """Hold Ctrl-C until the end of the current iteration; returns "was it pressed?".
+def _defer_sigint() -> tuple[Callable[[], bool], Callable[[], None]]:
+    """Hold Ctrl-C until the end of the current iteration; returns ("was it pressed?",
+    "restore the previous handler").
 
     A KeyboardInterrupt raised between ``optimizer.step()`` and the iteration count (or
     after the sampler drew a batch the model never saw) would save a state that resumes one
@@ -552,20 +556,13 @@ def _defer_sigint() -> Callable[[], bool]:
 
     pressed = [False]
     if threading.current_thread() is not threading.main_thread():
-        return lambda: False
+        return (lambda: False), (lambda: None)
 
     def handler(signum: int, frame: Any) -> None:
         pressed[0] = True
 
-    _previous_sigint.append(signal.signal(signal.SIGINT, handler))
-    return lambda: pressed[0]
-
-
-def _restore_sigint() -> None:
-    import signal
-
-    if _previous_sigint:
-        signal.signal(signal.SIGINT, _previous_sigint.pop())
+    previous = signal.signal(signal.SIGINT, handler)
+    return (lambda: pressed[0]), (lambda: signal.signal(signal.SIGINT, previous))
 
 
 def train(
@@ -746,8 +743,8 @@ def train(
     tick, tick_it = time.perf_counter(), start
     done = start
     val_psnr: float | None = None
+    stop_requested, restore_sigint = _defer_sigint()
     try:
-        stop_requested = _defer_sigint()
         for it in range(start, p["iterations"]):
             lr_now = lr_at(it, p)
             for group in optimizer.param_groups:
@@ -821,7 +818,7 @@ def train(
             warnings.warn(f"interrupted at iteration {done}; resume with the same arguments")
         raise
     finally:
-        _restore_sigint()
+        restore_sigint()
         bar.close()
         if log is not None:
             log.close()
@@ -855,7 +852,6 @@ def recipe_label(meta: Mapping[str, Any], default: str = "") -> str:
     if name in ("quick", "fast") and iterations and iterations != RECIPES[name]["iterations"]:
         notes.append(f"{int(iterations)} it")
     return f"{name}({', '.join(notes)})" if notes else name
-
 
 
 def checkpoint_path(plan: TrainPlan, weights_dir: str | Path | None = None) -> Path:
