@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
-from benchmark import PROTOCOL, __version__, data, harness, registry, results
+from benchmark import PROTOCOL, __version__, data, harness, registry, results, sources
 from benchmark.weights import WeightsError
 
 EXIT_SKIPPED = 3  # the run finished, but some images could not be evaluated
@@ -86,98 +85,21 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------------- run
-def parse_weights(text: str | None, specs: list[registry.MethodSpec]) -> dict[str, Path]:
-    """``--weights FILE`` (one method) or ``--weights METHOD=FILE,...`` -> {method: path}."""
-    if not text:
-        return {}
-    names = [s.name for s in specs]
-    trainable = [s.name for s in specs if s.trainable]
-    mapping: dict[str, Path] = {}
-    for item in _csv_list(text):
-        if "=" in item:
-            name, _, file = item.partition("=")
-            name = name.strip().lower()
-            if name not in names:
-                raise UsageError(f"--weights: {name!r} is not among --methods ({', '.join(names)})")
-        elif len(trainable) == 1 and not mapping:
-            name, file = trainable[0], item
-        else:
-            raise UsageError("--weights FILE needs exactly one learned method in --methods; "
-                             "use --weights METHOD=FILE,...")
-        path = Path(file.strip())
-        if not path.is_file():
-            raise UsageError(f"--weights: {path} is not a file")
-        if not registry.get_method(name).trainable:
-            raise UsageError(f"--weights: {name} has no weights")
-        mapping[name] = path
-    return mapping
-
-
-def build_runs(
-    specs: list[registry.MethodSpec], weight_files: dict[str, Path], args: argparse.Namespace,
-    data_root: Path,
-) -> list[harness.MethodRun]:
-    """A ready model per method: fixed, loaded from ``--weights``, or trained (or reused)."""
-    from benchmark import train, weights
-
-    runs = []
-    training_data: dict[str, Any] | None = None
-    for spec in specs:
-        if not spec.trainable:
-            config = registry.resolve_config(spec.name)
-            runs.append(harness.MethodRun(spec, config, spec.factory(**config), tile=args.tile))
-            continue
-        if spec.name in weight_files:
-            path, default_recipe = weight_files[spec.name], "published"
-        else:
-            if training_data is None:
-                training_data = {**training_data_fallback(args.recipe, data_root, args.offline),
-                                 **parse_overrides(args.set)}
-            with training_threads(args.train_threads, args.device):
-                path = train.find_or_train(
-                    spec.name, args.recipe, training_data, data_root=data_root,
-                    offline=args.offline,
-                    weights_dir=args.weights_dir, device=args.device, progress=not args.quiet,
-                )
-            default_recipe = args.recipe
-        # Our checkpoints and the published formats alike; nothing is unpickled.
-        state, overrides, meta = weights.import_weights(spec.name, path)
-        recipe = train.recipe_label(meta, default=default_recipe)
-        config = registry.resolve_config(spec.name, **overrides)
-        model = weights.load_state(registry.create_model(spec.name, **config), state,
-                                   source=str(path))
-        runs.append(harness.MethodRun(spec, config, model, weights=str(path), recipe=recipe,
-                                      tile=args.tile))
-    return runs
-
-
-def resolve_recipe(name: str, device: str) -> str:
-    """``auto``: the GPU budget recipe (``fast``) on CUDA, the CPU one (``quick``) otherwise."""
-    if name != "auto":
-        return name
-    return "fast" if harness.resolve_device(device).type == "cuda" else "quick"
-
-
-def training_data_fallback(recipe: str, root: Path, offline: bool) -> dict[str, Any]:
-    """Recipe overrides for a machine that cannot have the recipe's data.
-
-    The recipe's training set (train291) and validation set (Set5) are fetched when missing
-    unless ``offline``; when that fails, training uses the embedded ``sample_train`` photographs
-    and validates on ``sample``, said here and recorded in the checkpoint and every row's
-    ``recipe`` ("quick(x2, on sample_train)").
-    """
-    from benchmark import train
-
-    params = train.recipe_params(recipe)
-    out: dict[str, Any] = {}
-    for key, fallback in (("train_set", "sample_train"), ("val_set", "sample")):
-        try:
-            data.list_images(params[key], root, offline=offline, progress=False)
-        except data.DatasetError as exc:
-            print(f"note: {key} {params[key]} is not available ({exc}); using the embedded "
-                  f"'{fallback}' set instead", file=sys.stderr)
-            out[key] = fallback
-    return out
+def source_plan(args: argparse.Namespace, specs: list[registry.MethodSpec],
+                scales: list[int], root: Path) -> sources.SourcePlan:
+    """What ``run``'s options say about where each model comes from."""
+    try:
+        weights = sources.parse_weights(args.weights, specs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return sources.SourcePlan(
+        scales=scales, weights=weights,
+        recipe=sources.resolve_recipe(args.recipe, args.device) if args.recipe else None,
+        overrides=parse_overrides(args.set), offline=args.offline, data_root=root,
+        weights_dir=args.weights_dir, weights_search=list(args.weights_search or []),
+        device=args.device, train_threads=args.train_threads, tile=args.tile,
+        progress=not args.quiet,
+    )
 
 
 def refresh_report(args: argparse.Namespace) -> None:
@@ -216,47 +138,119 @@ def cmd_run(args: argparse.Namespace) -> int:
     scales = parse_scales(args.scales)
     metric_names = parse_metrics(args.metrics)
     dataset_names = parse_datasets(args.datasets) if args.datasets else None
-    weight_files = parse_weights(args.weights, specs)
-    args.recipe = resolve_recipe(args.recipe, args.device)
     jobs = args.jobs or (os.cpu_count() or 1)
     device = harness.resolve_device(args.device)
     root = data.resolve_data_root(args.data_root)
+    plan = source_plan(args, specs, scales, root)
     cache_dir = Path(args.cache_dir) if args.cache_dir else data.cache_dir()
     times = harness.StageTimes()
     wall_start = time.perf_counter()
 
     images = load_images(dataset_names, root, offline=args.offline, progress=not args.quiet)
-    dataset_names = list(images)
-    runs = build_runs(specs, weight_files, args, root)
+    request = {"methods": [s.name for s in specs], "datasets": list(images), "scales": scales,
+               "metrics": list(metric_names)}
+    run_id, run_dir, done_rows = open_run(args, request)  # checks a --resume folder first
+    runs = sources.build_runs(specs, plan)
+    if run_dir is None:
+        run_id, run_dir = results.new_run_dir(Path(args.results_dir))
+    print("models:\n" + "\n".join(f"  {sources.describe(r)}" for r in runs))
     pairs = harness.prepare_pairs(
         images, scales, cache_dir=cache_dir, jobs=jobs, times=times, progress=not args.quiet
     )
-    run_id, run_dir = results.new_run_dir(Path(args.results_dir))
-    rows = harness.evaluate(
+    done = {harness.row_key(r) for r in done_rows}
+    announce_estimate(runs, [p for p in pairs], device, done)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    version = results.code_version()
+    meta: dict[str, Any] = {
+        "run_id": run_id, "command": sys.argv, "protocol": PROTOCOL, "version": version,
+        "data_root": str(root), "request": request, "datasets": request["datasets"],
+        "scales": scales, "methods": request["methods"],
+        "models": [sources.describe(r) for r in runs], "device": str(device), "jobs": jobs,
+        "state": "running",
+    }
+    rows = list(done_rows)
+
+    def checkpoint(new: list[dict[str, Any]]) -> None:
+        for row in new:
+            row.update(run_id=run_id, timestamp=stamp, version=version)
+        rows.extend(new)
+        results.write_run(run_dir, rows, meta)
+
+    results.write_run(run_dir, rows, meta)
+    harness.evaluate(
         runs, pairs, metric_names=metric_names, device=device, jobs=jobs, times=times,
-        progress=not args.quiet,
+        progress=not args.quiet, on_rows=checkpoint, done=done,
         on_output=harness.image_saver(run_dir) if args.save_images else None,
     )
     wall = time.perf_counter() - wall_start
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    version = results.code_version()
-    for row in rows:
-        row.update(run_id=run_id, timestamp=stamp, version=version)
-    meta: dict[str, Any] = {
-        "run_id": run_id, "command": sys.argv, "protocol": PROTOCOL, "version": version,
-        "data_root": str(root), "datasets": dataset_names, "scales": scales,
-        "methods": [r.spec.name for r in runs], "device": str(device), "jobs": jobs,
-        "wall_seconds": wall, "stage_seconds": dict(times.seconds), "evaluations": len(rows),
-    }
+    meta.update(state="complete", wall_seconds=wall, stage_seconds=dict(times.seconds),
+                evaluations=len(rows) - len(done_rows), resumed_rows=len(done_rows))
     summary = results.write_run(run_dir, rows, meta)
     print(results.format_summary(summary))
-    print(f"\n{len(rows)} evaluations in {wall:.1f} s; results in {run_dir}")
+    resumed = f" ({len(done_rows)} rows kept from before)" if done_rows else ""
+    print(f"\n{len(rows) - len(done_rows)} evaluations in {wall:.1f} s{resumed}; "
+          f"results in {run_dir}")
     refresh_report(args)
     skipped = [r for r in rows if r["status"] != "ok"]
     for row in skipped:
         print(f"skipped: {row['method']} {row['dataset']} x{row['scale']} {row['image']}: "
               f"{row['status']}", file=sys.stderr)
     return EXIT_SKIPPED if skipped else 0
+
+
+def open_run(args: argparse.Namespace,
+             request: dict[str, Any]) -> tuple[str, Path | None, list[dict[str, Any]]]:
+    """``--resume DIR``: that folder and the rows it already holds; else ``("", None, [])``
+    (the caller makes a new run folder once the models are ready).
+
+    ``DIR`` that does not exist yet (or holds no run) starts a run there, so one command both
+    starts and continues a long run. A run folder of another request is refused.
+    """
+    if not args.resume:
+        return "", None, []
+    run_dir = Path(args.resume)
+    meta_path = run_dir / "run.json"
+    if not meta_path.is_file():
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UsageError(f"--resume: {run_dir} holds files but no run.json; not a run folder")
+        return run_dir.name, run_dir, []
+    import json
+
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    before = meta.get("request")
+    if before != request:
+        raise UsageError(f"--resume: {run_dir} is a run of {before}, not of {request}; "
+                         "give the same --methods, --datasets, --scales and --metrics")
+    frame = results.load_results(run_dir)
+    kept = frame[frame["run_id"].notna()].to_dict("records") if len(frame) else []
+    return str(meta.get("run_id", run_dir.name)), run_dir, kept
+
+
+def announce_estimate(runs: list[harness.MethodRun], pairs: list[harness.Pair],
+                      device: Any, done: set[Any]) -> None:
+    """Print each method's estimated forward time when the total is above a minute."""
+    from benchmark.modelinfo import model_stats
+
+    estimates = []
+    for run in runs:
+        todo = [p for p in pairs if (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
+        macs = model_stats(run.spec.name, **run.config)["macs_per_pixel"] or 0
+        estimates.append((run, harness.estimate_seconds(run, todo, device, int(macs))))
+    total = sum(sec for _, sec in estimates)
+    if total <= 60:
+        return
+    print(f"estimate: about {_duration(total)} of forward passes on {device}:", file=sys.stderr)
+    for run, sec in estimates:
+        if sec > 0:
+            print(f"  {sources.describe(run)}: ~{_duration(sec)}", file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 # ------------------------------------------------------------------------------ datasets
@@ -407,19 +401,30 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from benchmark import weights
+    from benchmark import weights, zoo
 
     if args.action == "list":
-        for name, entry in sorted(weights.load_weights_manifest().items()):
-            local = weights.reference_weights(name, args.data_root)
-            print(f"{name:<16} method={entry['method']:<10} scales={entry.get('scales')} "
-                  f"local={local or '-'}\n  {entry['url']}")
+        for entry in zoo.entries():
+            state, path = zoo.status(entry, extra_dirs=args.weights_search or [],
+                                     data_root=args.data_root)
+            print(f"{entry.name:<24} {state:<8} methods={','.join(entry.methods)} "
+                  f"scales=x{',x'.join(map(str, entry.scales))} {entry.provenance}"
+                  f"{'' if entry.official else ' (unofficial)'}\n"
+                  f"  sha256 {entry.sha256}  {entry.size:,} bytes  license: {entry.license}\n"
+                  f"  {path or entry.url or '-'}")
         return 0
     if args.action == "download":
         if not args.target:
             raise UsageError("weights download NAME: give a name from `weights list`")
-        path = weights.download_weights(args.target, Path(args.out or "weights"))
-        print(path)
+        if args.out:
+            print(weights.download_weights(args.target, Path(args.out)))
+            return 0
+        entry = next((e for e in zoo.entries() if e.name == args.target), None)
+        if entry is None:
+            names = [e.name for e in zoo.entries()]
+            raise UsageError(f"unknown zoo entry {args.target!r}"
+                             f"{registry.suggest(args.target, names)}; see `weights list`")
+        print(zoo.fetch(entry, extra_dirs=args.weights_search or [], data_root=args.data_root))
         return 0
     if not (args.target and args.file):
         raise UsageError("weights import METHOD FILE [--out PATH]")
@@ -436,23 +441,6 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------ train / speed
-@contextlib.contextmanager
-def training_threads(threads: int | None, device: str) -> Iterator[None]:
-    """Run CPU training on ``threads`` torch threads (default 1), then restore the setting.
-
-    Measured on the 2-core machine: one thread trained drrn_b1u9 (quick) at 13.9 it/s, two
-    threads at 0.4 it/s while any other process used part of a core (oneDNN's threads wait
-    on each other), so one thread is the safe default for CPU training.
-    """
-    previous = torch.get_num_threads()
-    if harness.resolve_device(device).type == "cpu":
-        torch.set_num_threads(threads or 1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
     """``--set KEY=VALUE`` recipe overrides; a VALUE that parses as JSON is taken as JSON."""
     import json
@@ -476,9 +464,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not spec.trainable:
         raise UsageError(f"{spec.name} has nothing to train")
     config = {"channels": args.width} if args.width else None
-    with training_threads(args.train_threads, args.device):
+    with train.cpu_threads(args.train_threads, args.device):
         path = train.train(
-            spec.name, recipe=resolve_recipe(args.recipe, args.device),
+            spec.name, recipe=sources.resolve_recipe(args.recipe, args.device),
             overrides=parse_overrides(args.set), config=config,
             iterations=args.iterations,
             batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
@@ -556,13 +544,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--offline", action="store_true", help="never download missing data")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
-    run.add_argument("--weights", metavar="FILE | METHOD=FILE,...",
-                     help="weights for learned methods: srbench checkpoints or published files "
-                     "(VDSR/SRCNN .mat, MXNet DRRN .params); without them a method is trained "
-                     "with --recipe (or a finished training is reused)")
-    run.add_argument("--recipe", default="auto", choices=["auto", "quick", "fast", "paper"],
-                     help="training recipe for methods without --weights (default auto: fast on "
-                     "a CUDA device, quick on a CPU)")
+    run.add_argument("--weights", metavar="published | FILE | METHOD=FILE|published,...",
+                     help="weights for learned methods: 'published' (the zoo, see `weights "
+                     "list`), srbench checkpoints or published files (VDSR/SRCNN .mat, MXNet "
+                     "DRRN .params). Default: a method the zoo has uses its published model; "
+                     "any other is trained with --recipe (or a finished training is reused)")
+    run.add_argument("--weights-search", action="append", metavar="DIR",
+                     help="folder searched recursively for zoo files, matched by sha256 "
+                     "(repeatable; $SRBENCH_WEIGHTS too)")
+    run.add_argument("--recipe", default=None, choices=["auto", "quick", "fast", "paper"],
+                     help="train learned methods without --weights with this recipe, even "
+                     "those the zoo has (auto: fast on a CUDA device, quick on a CPU; default: "
+                     "zoo first, else auto)")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="write into RUN_DIR, evaluating only the (method, dataset, scale, "
+                     "image) rows it lacks; a missing RUN_DIR starts a run there")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="training recipe override (JSON value) for methods trained by this "
                      "run, e.g. --set iterations=6000; repeatable")
@@ -637,7 +633,11 @@ def build_parser() -> argparse.ArgumentParser:
     we.add_argument("action", choices=["list", "download", "import"])
     we.add_argument("target", nargs="?", help="download: weights name; import: METHOD")
     we.add_argument("file", nargs="?", help="import: the published file")
-    we.add_argument("--out", help="output file or folder (default: weights/)")
+    we.add_argument("--out", help="output file or folder (download default: the cache, "
+                    "$SRBENCH_CACHE/weights; import default: weights/)")
+    we.add_argument("--weights-search", action="append", metavar="DIR",
+                    help="folder searched recursively for zoo files by sha256 (repeatable; "
+                    "$SRBENCH_WEIGHTS too)")
     we.add_argument("--data-root", help="dataset folder; reference weights sit in ../reference")
     we.set_defaults(func=cmd_weights)
 

@@ -47,6 +47,13 @@ class MethodRun:
     weights: str = "-"
     recipe: str = "-"
     tile: int | None = None
+    #: The scales this model serves (a per-scale model, e.g. SRCNN); None: every scale.
+    scales: tuple[int, ...] | None = None
+    #: (dataset, scale) groups whose warm-up forward pass has run.
+    warmed: set[tuple[str, int]] = field(default_factory=set, repr=False)
+
+    def serves(self, scale: int) -> bool:
+        return self.scales is None or scale in self.scales
 
 
 @dataclass
@@ -202,7 +209,7 @@ def _forward_all(
     run: MethodRun, pairs: list[Pair], device: torch.device, times: StageTimes, progress: bool
 ) -> Iterator[tuple[Pair, np.ndarray | None, float, str]]:
     """Forward every pair: yields (pair, uint8 SR or None, seconds, status)."""
-    warmed: set[tuple[str, int]] = set()
+    warmed = run.warmed
     for pair in tqdm(pairs, desc=f"{run.spec.name}", disable=not progress, leave=False):
         if pair.error:
             yield pair, None, np.nan, f"skipped: {pair.error}"
@@ -220,6 +227,21 @@ def _forward_all(
         yield pair, imaging.quantize_unit(sr), seconds, "ok"
 
 
+RowKey = tuple[str, str, int, str]
+
+
+def row_key(row: dict[str, Any]) -> RowKey:
+    """What one row evaluates: (method, dataset, scale, image); a resumed run skips these."""
+    return (str(row["method"]), str(row["dataset"]), int(row["scale"]), str(row["image"]))
+
+
+def _groups(pairs: list[Pair]) -> dict[tuple[str, int], list[Pair]]:
+    groups: dict[tuple[str, int], list[Pair]] = {}
+    for pair in pairs:
+        groups.setdefault((pair.ref.dataset, pair.scale), []).append(pair)
+    return groups
+
+
 def evaluate(
     runs: list[MethodRun],
     pairs: list[Pair],
@@ -230,49 +252,89 @@ def evaluate(
     times: StageTimes | None = None,
     progress: bool = True,
     on_output: Callable[[MethodRun, Pair, np.ndarray], None] | None = None,
+    on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+    done: set[RowKey] | frozenset[RowKey] = frozenset(),
+    chunk: int = 20,
 ) -> list[dict[str, Any]]:
-    """Evaluate each method on each pair; one tidy row per method x dataset x scale x image."""
+    """Evaluate each method on each pair; one tidy row per method x dataset x scale x image.
+
+    Work goes dataset by dataset and scale by scale, every method within each, so that the
+    small sets finish first; ``on_rows`` receives the rows of each finished (method,
+    dataset, scale) group, ``chunk`` images at a time (a run writes them at once, so a kill
+    loses at most one chunk), and
+    pairs whose ``row_key`` is in ``done`` (a resumed run) are not evaluated again. A run
+    only sees the scales it ``serves``.
+    """
     times = times or StageTimes()
     rows: list[dict[str, Any]] = []
-    threads = torch.get_num_threads()
     for run in runs:
         run.model.to(device).eval()
-        outputs = list(_forward_all(run, pairs, device, times, progress))
-        scorable = [(p, sr) for p, sr, _, status in outputs if status == "ok"]
-        scored = Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(score)(np.load(p.gt_path), sr, p.scale, metric_names) for p, sr in scorable
-        )
-        scores: dict[int, dict[str, float]] = {}
-        for (pair, sr), values in tqdm(
-            zip(scorable, scored), total=len(scorable), desc="score", disable=not progress,
-            leave=False,
-        ):
-            scores[id(pair)] = values
-            if on_output is not None:
-                on_output(run, pair, sr)
-        for pair, _, seconds, status in outputs:
-            values = scores.get(id(pair), {})
-            for name in METRICS:
-                times.add(name, values.get(f"{name}_seconds", 0.0))
-            rows.append(
-                {
-                    "method": run.spec.name,
-                    "config": _config_label(run.config),
-                    "weights": run.weights,
-                    "recipe": run.recipe,
-                    "dataset": pair.ref.dataset,
-                    "scale": pair.scale,
-                    "image": pair.ref.name,
-                    **{name: values.get(name, np.nan) for name in METRICS},
-                    "seconds": seconds,
-                    "status": status,
-                    "device": _device_label(device),
-                    "dtype": run.spec.dtype,
-                    "threads": threads,
-                    "protocol": PROTOCOL,
-                }
-            )
+    for (_, scale), group in _groups(pairs).items():
+        for run in runs:
+            todo = [p for p in group if run.serves(scale)
+                    and (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
+            for start in range(0, len(todo), chunk):
+                new = _evaluate_group(run, todo[start:start + chunk], metric_names, device,
+                                      jobs, times, progress, on_output)
+                rows.extend(new)
+                if on_rows is not None:
+                    on_rows(new)
     return rows
+
+
+def _evaluate_group(
+    run: MethodRun, pairs: list[Pair], metric_names: tuple[str, ...], device: torch.device,
+    jobs: int, times: StageTimes, progress: bool,
+    on_output: Callable[[MethodRun, Pair, np.ndarray], None] | None,
+) -> list[dict[str, Any]]:
+    """Forward and score one method on pairs of one (dataset, scale)."""
+    threads = torch.get_num_threads()
+    outputs = list(_forward_all(run, pairs, device, times, progress))
+    scorable = [(p, sr) for p, sr, _, status in outputs if status == "ok"]
+    scored = Parallel(n_jobs=min(jobs, max(1, len(scorable))), return_as="generator")(
+        delayed(score)(np.load(p.gt_path), sr, p.scale, metric_names) for p, sr in scorable
+    )
+    scores: dict[int, dict[str, float]] = {}
+    for (pair, sr), values in tqdm(
+        zip(scorable, scored), total=len(scorable), desc="score", disable=not progress,
+        leave=False,
+    ):
+        scores[id(pair)] = values
+        if on_output is not None:
+            on_output(run, pair, sr)
+    rows = []
+    for pair, _, seconds, status in outputs:
+        values = scores.get(id(pair), {})
+        for name in METRICS:
+            times.add(name, values.get(f"{name}_seconds", 0.0))
+        rows.append({
+            "method": run.spec.name, "config": _config_label(run.config),
+            "weights": run.weights, "recipe": run.recipe, "dataset": pair.ref.dataset,
+            "scale": pair.scale, "image": pair.ref.name,
+            **{name: values.get(name, np.nan) for name in METRICS},
+            "seconds": seconds, "status": status, "device": _device_label(device),
+            "dtype": run.spec.dtype, "threads": threads, "protocol": PROTOCOL,
+        })
+    return rows
+
+
+def estimate_seconds(run: MethodRun, pairs: list[Pair], device: torch.device,
+                     macs_per_pixel: int) -> float:
+    """Forward seconds ``run`` will need for ``pairs``: its multiply-adds times the pixels to
+    process, at the multiply-add rate measured on one image (a central crop of at most
+    128 x 128 of the first pair's ILR, after a warm-up) on ``device``."""
+    todo = [p for p in pairs if run.serves(p.scale) and not p.error]
+    if not todo or macs_per_pixel == 0:
+        return 0.0
+    ilr = np.load(todo[0].ilr_path)
+    h, w = ilr.shape
+    crop = ilr[max(0, h // 2 - 64):h // 2 + 64, max(0, w // 2 - 64):w // 2 + 64]
+    run.model.to(device).eval()
+    forward(run, crop, device)
+    _, seconds = forward(run, crop, device)
+    rate = macs_per_pixel * crop.size / max(seconds, 1e-9)
+    pixels = sum(int(np.prod(np.load(p.ilr_path, mmap_mode="r").shape)) for p in todo)
+    return macs_per_pixel * pixels / rate
 
 
 def colour_output(image: np.ndarray, sr_y: np.ndarray, scale: int) -> np.ndarray:

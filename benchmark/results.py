@@ -197,6 +197,27 @@ def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any
     return summary
 
 
+#: Column types of ``per_image.csv``: names stay strings (BSD100's ``101085`` is no int).
+DTYPES = {"run_id": "string", "timestamp": "string", "method": "string", "config": "string",
+          "weights": "string", "recipe": "string", "dataset": "string", "scale": "int64",
+          "image": "string", "psnr": "float64", "ssim": "float64", "ifc": "float64",
+          "seconds": "float64", "status": "string", "device": "string", "dtype": "string",
+          "threads": "Int64", "protocol": "string", "version": "string"}
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """The rows of a run folder (or a ``per_image.csv``) with the explicit column types of
+    ``DTYPES``; missing values are NaN / <NA>; an empty frame for a run with no rows yet."""
+    path = Path(path)
+    csv = path / "per_image.csv" if path.is_dir() else path
+    if not csv.is_file():
+        return pd.DataFrame(columns=PER_IMAGE_COLUMNS)
+    frame = pd.read_csv(csv, dtype={k: v for k, v in DTYPES.items() if k != "threads"},
+                        keep_default_na=False, na_values=[""])
+    frame["threads"] = pd.to_numeric(frame.get("threads"), errors="coerce").astype("Int64")
+    return frame.astype({c: object for c in frame.columns if str(frame[c].dtype) == "string"})
+
+
 def read_results(results_dir: Path) -> pd.DataFrame:
     """Concatenate every run's ``per_image.csv`` under ``results_dir`` (skipping partial runs)."""
     frames = [pd.read_csv(p) for p in sorted(Path(results_dir).glob("*/per_image.csv"))]
