@@ -120,6 +120,8 @@ CROP = 80          # side of the zoomed crop, HR pixels
 THUMB_WIDTH = 220  # GT thumbnail width, pixels
 MAX_TRAINING_LOGS = 12
 MARKER = ".srbench-report"
+#: Files a report folder may hold before its first build, kept across rebuilds.
+KEPT_FILES = frozenset({"README.md"})
 
 
 class ReportError(RuntimeError):
@@ -1354,10 +1356,12 @@ def build_report(
     Raises
     ------
     ReportError
-        ``out_dir`` exists, is not empty and is not a report.
+        ``out_dir`` exists, holds more than a ``README.md`` and is not a report.
     """
     out = Path(out_dir).resolve()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+    kept = [p for p in out.iterdir() if p.name in KEPT_FILES] if out.is_dir() else []
+    if out.exists() and (not out.is_dir() or (
+            any(p.name not in KEPT_FILES for p in out.iterdir()) and not (out / MARKER).exists())):
         raise ReportError(f"{out} exists and is not an srbench report folder; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     dirs = ([Path(p) for p in weights_dirs] if weights_dirs is not None
@@ -1367,6 +1371,8 @@ def build_report(
         os.chmod(tmp, 0o755)
         _build_into(tmp, Path(results_dir), data_root=Path(data_root) if data_root else None,
                     weights_dirs=dirs, browse_limit=browse_limit)
+        for path in kept:  # the repository's reports/README.md stays
+            shutil.copy2(path, tmp / path.name)
         old = None
         if out.exists():
             old = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")

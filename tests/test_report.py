@@ -306,6 +306,12 @@ def test_refresh_report(tmp_path: Path, sample_report: dict[str, Any]) -> None:
     (run / "per_image.csv").write_bytes((sample_report["real"] / "per_image.csv").read_bytes())
     assert refresh_report(tmp_path / "empty") is None
     assert (tmp_path / "reports" / "keep.txt").read_text() == "mine"
+    # The repository's reports/ holds only its README.md: built into, and the README kept.
+    (tmp_path / "reports" / "keep.txt").unlink()
+    (tmp_path / "reports" / "README.md").write_text("about reports")
+    for _ in range(2):  # the first build and a rebuild
+        assert refresh_report(tmp_path / "empty") == (tmp_path / "reports" / "index.html").resolve()
+        assert (tmp_path / "reports" / "README.md").read_text() == "about reports"
 
 
 @pytest.fixture(scope="module")
