@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         images, scales, cache_dir=cache_dir, jobs=jobs, times=times, progress=not args.quiet
     )
     done = {harness.row_key(r) for r in done_rows}
-    announce_estimate(runs, [p for p in pairs], device, done)
+    announce_estimate(runs, pairs, device, done)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     version = results.code_version()
     meta: dict[str, Any] = {
@@ -187,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 evaluations=len(rows) - len(done_rows), resumed_rows=len(done_rows))
     summary = results.write_run(run_dir, rows, meta)
     print(results.format_summary(summary))
+    print("models:\n" + "\n".join(f"  {line}" for line in meta["models"]))
     resumed = f" ({len(done_rows)} rows kept from before)" if done_rows else ""
     print(f"\n{len(rows) - len(done_rows)} evaluations in {wall:.1f} s{resumed}; "
           f"results in {run_dir}")
