@@ -56,9 +56,7 @@ def variants(method: str) -> list[Variant]:
         Variant("today (1t)", 1, today["channels_last"], today["compile"]),
         Variant("channels_last 2t", 2, True, False),
         Variant("compile 1t", 1, False, True),
-        Variant("compile 2t", 2, False, True),
-        Variant("compile+cl 2t", 2, True, True),
-        Variant(f"plain 2t batch {4 * batch}", 2, False, False, 4 * batch),
+        Variant(f"plain 1t batch {4 * batch}", 1, False, False, 4 * batch),
     ]
 
 
