@@ -24,8 +24,8 @@ Sections (top-level keys of the JSON):
                    skipped with the reason; nothing is downloaded
 
 With ``--tiny`` the models are narrow and shallow, batches and images small, the training 20
-iterations on the embedded ``sample_train`` set, and the published comparison one Set5 image at
-each file's first scale: a smoke run of every code path (on a CPU the `fast` options resolve to
+iterations on the embedded ``sample_train`` set, and the published comparison the smallest Set5 image
+at each file's first scale: a smoke run of every code path (on a CPU the `fast` options resolve to
 channels_last only; torch.compile on the CPU is covered by ``tests/test_execution.py``).
 Without Set5 the embedded ``sample`` set is evaluated instead (recorded as ``dataset``).
 """
@@ -132,12 +132,15 @@ def inference_section(device: torch.device, sizes: Sizes) -> dict[str, Any]:
 
 
 def test_images(root: Path, limit: int | None) -> tuple[str, list[data.ImageRef]]:
-    """Set5 (its first ``limit`` images), or the embedded ``sample`` set without it."""
+    """Set5, or the embedded ``sample`` set without it; with ``limit``, its ``limit``
+    smallest files (the tiny run's full-size published models then cost least)."""
     try:
         name, refs = "set5", data.list_images("set5", root, offline=True, progress=False)
     except data.DatasetError:
         name, refs = "sample", data.list_images("sample", root, offline=True, progress=False)
-    return name, refs[:limit] if limit else refs
+    if limit:
+        refs = sorted(refs, key=lambda r: r.path.stat().st_size if r.path else 0)[:limit]
+    return name, refs
 
 
 def mean_psnr(run: harness.MethodRun, refs: list[data.ImageRef], scales: list[int],
@@ -236,8 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="datasets folder (default $SRBENCH_DATA)")
     parser.add_argument("--weights-dir", default="weights/acceptance",
                         help="where the fast training's checkpoint goes")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: 1 with --tiny, where tiny ops on a "
+                        "busy CPU run fastest on one; else torch's default)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    if args.threads or args.tiny:
+        torch.set_num_threads(args.threads or 1)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here (use --device cpu --tiny)")
     start = time.perf_counter()

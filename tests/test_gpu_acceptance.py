@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmark import registry
 
@@ -29,8 +30,12 @@ def test_tiny_cpu_run_writes_every_section(tmp_path: Path,
     monkeypatch.setenv("SRBENCH_CACHE", str(tmp_path / "cache"))
     script = _load_script()
     out = tmp_path / "acceptance.json"
-    assert script.main(["--device", "cpu", "--tiny", "--out", str(out),
-                        "--weights-dir", str(tmp_path / "weights")]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert script.main(["--device", "cpu", "--tiny", "--out", str(out),
+                            "--weights-dir", str(tmp_path / "weights")]) == 0
+    finally:
+        torch.set_num_threads(threads)  # --tiny runs on one thread
     report = json.loads(out.read_text())
     assert {"train", "inference", "fast_training", "published", "device"} <= set(report)
     assert report["device"]["device"] == "cpu"
