@@ -24,9 +24,10 @@ Sections (top-level keys of the JSON):
                    skipped with the reason; nothing is downloaded
 
 With ``--tiny`` the models are narrow and shallow, batches and images small, the training 20
-iterations on the embedded ``sample_train`` set, and the published comparison the smallest Set5 image
-at each file's first scale: a smoke run of every code path (on a CPU the `fast` options resolve to
-channels_last only; torch.compile on the CPU is covered by ``tests/test_execution.py``).
+iterations on the embedded ``sample_train`` set, and the published comparison a 48x48 centre
+crop of the first Set5 image at each file's first scale: a smoke run of every code path (on a
+CPU the `fast` options resolve to channels_last only; torch.compile on the CPU is covered by
+``tests/test_execution.py``).
 Without Set5 the embedded ``sample`` set is evaluated instead (recorded as ``dataset``).
 """
 
@@ -36,6 +37,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's benchmark
 
-from benchmark import cli, data, harness, registry, speed, train, weights  # noqa: E402
+from benchmark import cli, data, harness, imaging, registry, speed, train, weights  # noqa: E402
 
 TRAIN_METHODS = ("vdsr", "drcn", "drrn_b1u9", "drrn_b1u25")
 SCALES = (2, 3, 4)
@@ -69,6 +71,7 @@ class Sizes:
         self.recipe = dict(TINY_RECIPE) if tiny else {}
         self.published_images = 1 if tiny else None  # None: all of Set5
         self.published_scales = 1 if tiny else None  # None: every scale of a weight file
+        self.published_crop = 48 if tiny else None  # None: whole images
         self.fast_iterations = 20 if tiny else None  # None: from --minutes
 
     def config(self, method: str) -> dict[str, Any]:
@@ -132,15 +135,23 @@ def inference_section(device: torch.device, sizes: Sizes) -> dict[str, Any]:
 
 
 def test_images(root: Path, limit: int | None) -> tuple[str, list[data.ImageRef]]:
-    """Set5, or the embedded ``sample`` set without it; with ``limit``, its ``limit``
-    smallest files (the tiny run's full-size published models then cost least)."""
+    """Set5 (its first ``limit`` images), or the embedded ``sample`` set without it."""
     try:
         name, refs = "set5", data.list_images("set5", root, offline=True, progress=False)
     except data.DatasetError:
         name, refs = "sample", data.list_images("sample", root, offline=True, progress=False)
-    if limit:
-        refs = sorted(refs, key=lambda r: r.path.stat().st_size if r.path else 0)[:limit]
-    return name, refs
+    return name, refs[:limit] if limit else refs
+
+
+def centre_crops(refs: list[data.ImageRef], size: int, folder: Path) -> list[data.ImageRef]:
+    """A ``size`` square centre crop of each image, written to ``folder`` as PNG and listed as
+    the ad-hoc set ``dir:<folder>`` (so the tiny run's full-size published models cost little)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for ref in refs:
+        image = ref.load()
+        top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+        imaging.write_image(folder / f"{ref.name}.png", image[top:top + size, left:left + size])
+    return data.list_images(f"dir:{folder}", offline=True, progress=False)
 
 
 def mean_psnr(run: harness.MethodRun, refs: list[data.ImageRef], scales: list[int],
@@ -177,7 +188,7 @@ def fast_training_section(device: torch.device, sizes: Sizes, minutes: float,
 
 
 def published_one(name: str, entry: dict[str, Any], device: torch.device, sizes: Sizes,
-                  root: Path) -> dict[str, Any]:
+                  root: Path, crops: Path) -> dict[str, Any]:
     """One manifest entry on the device and on the CPU, or why it was skipped."""
     path = weights.reference_weights(name, root)
     if path is None:
@@ -187,6 +198,9 @@ def published_one(name: str, entry: dict[str, Any], device: torch.device, sizes:
     state, overrides, _ = weights.import_weights(method, path)
     config = registry.resolve_config(method, **overrides)
     dataset, refs = test_images(root, sizes.published_images)
+    if sizes.published_crop:
+        refs = centre_crops(refs, sizes.published_crop, crops / name)
+        dataset = f"{dataset} ({sizes.published_crop}x{sizes.published_crop} centre crops)"
     scales = [int(s) for s in entry["scales"]][:sizes.published_scales]
     values = {}
     for label, where in (("device", device), ("cpu", torch.device("cpu"))):
@@ -203,8 +217,9 @@ def published_one(name: str, entry: dict[str, Any], device: torch.device, sizes:
 
 
 def published_section(device: torch.device, sizes: Sizes, root: Path) -> dict[str, Any]:
-    return {name: published_one(name, entry, device, sizes, root)
-            for name, entry in weights.load_weights_manifest().items()}
+    with tempfile.TemporaryDirectory() as crops:
+        return {name: published_one(name, entry, device, sizes, root, Path(crops))
+                for name, entry in weights.load_weights_manifest().items()}
 
 
 def run(device: torch.device, sizes: Sizes, minutes: float, root: Path,
