@@ -83,9 +83,10 @@ def measure(method: str, rounds: int, steps: int) -> None:
     print(f"\n{method} (quick recipe{', ' + str(RECIPES[method]) if RECIPES[method] else ''})"
           f"  load average {os.getloadavg()}")
     print(f"{'variant':28} {'patches/s':>10} {'min':>8} {'max':>8} {'x plain 1t':>10}")
-    for v, r in zip(vs, rates):
+    for v, step, r in zip(vs, built, rates):
         med = statistics.median(r)
-        print(f"{v.label:28} {med:10.1f} {min(r):8.1f} {max(r):8.1f} {med / base:10.2f}")
+        label = v.label + (" (compile failed: eager)" if v.compile and not step.compiled else "")
+        print(f"{label:28} {med:10.1f} {min(r):8.1f} {max(r):8.1f} {med / base:10.2f}")
 
 
 def main() -> None:
