@@ -483,7 +483,10 @@ def cmd_speed(args: argparse.Namespace) -> int:
     from benchmark.speed import speed
 
     specs = [s for s in parse_methods(args.methods) if s.trainable]
-    rows = speed([s.name for s in specs], args.device)
+    with training_threads(args.train_threads, args.device):
+        rows = speed([s.name for s in specs], args.device,
+                     recipe=resolve_recipe(args.recipe, args.device),
+                     overrides=parse_overrides(args.set))
     for row in rows:
         print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in row.items()))
@@ -675,6 +678,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "loop, with their ratio.")
     sp.add_argument("--methods", default="srcnn,vdsr,drcn,drrn_b1u9,drrn_b1u25")
     sp.add_argument("--device", default="auto")
+    sp.add_argument("--recipe", default="fast", choices=["auto", "quick", "fast", "paper"],
+                    help="recipe whose width, batch, patch and execution options are timed "
+                    "(default fast; auto: fast on CUDA, quick on a CPU)")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="recipe override (JSON value), e.g. --set batch_size=64; repeatable")
+    sp.add_argument("--train-threads", type=int, default=None, metavar="N",
+                    help="torch threads on a CPU (default 1, as `train`)")
     sp.set_defaults(func=cmd_speed)
 
     ab = sub.add_parser("ablate", help="ablation studies (Table 4, Figures 6/8) with seeds and CIs",

@@ -21,7 +21,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from benchmark.registry import MethodSpec
 
 METRICS = ("psnr", "ssim", "ifc")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+T = TypeVar("T")
 
 
 @dataclass
@@ -161,9 +162,20 @@ def prepare_pairs(
     return pairs
 
 
-def _synchronize(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); nothing on the CPU, which runs synchronously."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], T], device: torch.device) -> tuple[T, float]:
+    """``fn()`` and its wall seconds, the device synchronised before and after: the one timed
+    region of the harness and of :mod:`benchmark.speed`, so a CPU run covers the GPU's path."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return result, time.perf_counter() - start
 
 
 def forward(
@@ -173,16 +185,12 @@ def forward(
     dtype = _DTYPES[run.spec.dtype]
     x = torch.from_numpy(ilr).to(device=device, dtype=dtype)[None, None]
     with torch.inference_mode():
-        _synchronize(device)
-        start = time.perf_counter()
         if run.tile:
             from benchmark.tiling import forward_tiled
 
-            y = forward_tiled(run.model, x, run.tile)
+            y, seconds = timed(lambda: forward_tiled(run.model, x, run.tile), device)
         else:
-            y = run.model(x)
-        _synchronize(device)
-        seconds = time.perf_counter() - start
+            y, seconds = timed(lambda: run.model(x), device)
     return y[0, 0].to(device="cpu", dtype=torch.float64).numpy(), seconds
 
 

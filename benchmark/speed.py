@@ -15,8 +15,8 @@ command prints these rows.
 from __future__ import annotations
 
 import statistics
-import time
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -27,11 +27,6 @@ from benchmark.registry import create_model
 from benchmark.train import alpha_at, forward_loss, make_optimizer, plan_training, resolve_execution
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _build(method: str, config: Mapping[str, Any], device: torch.device, channels_last: bool,
            seed: int) -> nn.Module:
     torch.manual_seed(seed)
@@ -39,10 +34,11 @@ def _build(method: str, config: Mapping[str, Any], device: torch.device, channel
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def _compiled(
+def try_compile(
     fn: Callable, enabled: bool, probe: Callable[[Callable], Any]
 ) -> tuple[Callable, bool]:
-    """``torch.compile(fn)`` if it works on ``probe``, else ``fn`` (with a warning)."""
+    """``torch.compile(fn)`` if it works on ``probe``, else ``fn`` (with a warning); and
+    whether the compiled one is returned."""
     if not enabled:
         return fn, False
     compiled = torch.compile(fn)
@@ -54,11 +50,21 @@ def _compiled(
         return fn, False
 
 
-def train_throughput(
+@dataclass
+class TrainStep:
+    """One training step of the trainer (forward, loss, backward, optimiser) on a fixed
+    synthetic batch: ``run()`` performs it and returns the loss; compiled and warmed once."""
+
+    run: Callable[[], torch.Tensor]
+    batch: int
+    compiled: bool
+
+
+def make_train_step(
     method: str, config: Mapping[str, Any], params: Mapping[str, Any], device: torch.device, *,
-    bf16: bool, channels_last: bool, compile: bool, steps: int, warmup: int, seed: int = 0,
-) -> tuple[float, bool]:
-    """Patches per second of the training step, and whether compilation was used."""
+    bf16: bool, channels_last: bool, compile: bool, seed: int = 0,
+) -> TrainStep:
+    """A :class:`TrainStep` with the given execution options (``params``: a plan's params)."""
     model = _build(method, config, device, channels_last, seed).train()
     optimizer = make_optimizer(model, params, device)
     needs_all = params["loss"] == "recursive_supervision"
@@ -69,48 +75,71 @@ def train_throughput(
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
 
-    def step(fn: Callable) -> None:
+    def step(fn: Callable) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         loss = forward_loss(fn, x, y, needs_all=needs_all, alpha=alpha_at(0, params), bf16=bf16,
                             device=device)
         loss.backward()
         optimizer.step()
+        return loss.detach()
 
-    fn, used = _compiled(model.forward_all if needs_all else model, compile, step)
+    fn, used = try_compile(model.forward_all if needs_all else model, compile, step)
+    return TrainStep(lambda: step(fn), batch, used)
+
+
+def time_steps(step: TrainStep, steps: int, device: torch.device) -> float:
+    """Patches per second of ``steps`` consecutive steps (one synchronised timed region)."""
+    _, seconds = harness.timed(lambda: [step.run() for _ in range(steps)], device)
+    return steps * step.batch / seconds
+
+
+def train_throughput(
+    method: str, config: Mapping[str, Any], params: Mapping[str, Any], device: torch.device, *,
+    bf16: bool, channels_last: bool, compile: bool, steps: int, warmup: int, seed: int = 0,
+) -> tuple[float, bool]:
+    """Patches per second of the training step, and whether compilation was used."""
+    step = make_train_step(method, config, params, device, bf16=bf16,
+                           channels_last=channels_last, compile=compile, seed=seed)
     for _ in range(warmup):
-        step(fn)
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(fn)
-    _sync(device)
-    return steps * batch / (time.perf_counter() - start), used
+        step.run()
+    return time_steps(step, steps, device), step.compiled
 
 
-@torch.no_grad()
+def inference_fn(
+    model: nn.Module, device: torch.device, *, bf16: bool, channels_last: bool, compile: bool,
+    example: torch.Tensor,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
+    """The inference that :func:`inference_ms` times: ``model`` in eval mode on ``device``
+    (channels_last, bf16 autocast, ``torch.compile`` as asked; compilation is tried on
+    ``example``), as ``x -> output``; and whether it is compiled."""
+    model = model.to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    def call(fn: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+        def run(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                 enabled=bf16):
+                return fn(x)
+        return run
+
+    fn, used = try_compile(model, compile, lambda f: call(f)(example))
+    return call(fn), used
+
+
 def inference_ms(
     method: str, config: Mapping[str, Any], device: torch.device, *, bf16: bool,
     channels_last: bool, compile: bool, image_size: int, reps: int, warmup: int, seed: int = 0,
 ) -> tuple[float, bool]:
     """Median milliseconds of one forward pass on an ``image_size`` square ILR."""
-    model = _build(method, config, device, channels_last, seed).eval()
+    model = _build(method, config, device, False, seed)
     gen = torch.Generator(device=device).manual_seed(seed)
     x = torch.rand(1, 1, image_size, image_size, generator=gen, device=device)
-
-    def run(fn: Callable) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            return fn(x)
-
-    fn, used = _compiled(model, compile, run)
+    fn, used = inference_fn(model, device, bf16=bf16, channels_last=channels_last,
+                            compile=compile, example=x)
     for _ in range(warmup):
-        run(fn)
-    times = []
-    for _ in range(reps):
-        _sync(device)
-        start = time.perf_counter()
-        run(fn)
-        _sync(device)
-        times.append(time.perf_counter() - start)
+        fn(x)
+    times = [harness.timed(lambda: fn(x), device)[1] for _ in range(reps)]
     return 1000 * statistics.median(times), used
 
 
