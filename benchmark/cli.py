@@ -526,6 +526,22 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- compare
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark import comparison
+
+    try:
+        table = comparison.compare(args.run_dirs, args.baseline, _csv_list(args.metrics),
+                                   resamples=args.resamples)
+    except comparison.CompareError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    results.atomic_write_csv(out, table)
+    print(comparison.format_comparison(table))
+    print(f"\n{len(table)} comparisons written to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -675,6 +691,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--methods", default="srcnn,vdsr,drcn,drrn_b1u9,drrn_b1u25")
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_speed)
+
+    co = sub.add_parser(
+        "compare", help="paired significance of each method against a baseline",
+        description="Per dataset, scale and metric: the paired per-image difference of every "
+        "method against --baseline, a bootstrap 95%% CI, Wilcoxon signed-rank and paired t "
+        "p-values and the number of pairs; written to comparison.csv.")
+    co.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (per_image.csv)")
+    co.add_argument("--baseline", required=True, metavar="METHOD",
+                    help="baseline method label, e.g. bicubic (a method present in several "
+                    "runs is METHOD@RUN_ID after its first run)")
+    co.add_argument("--metrics", default="psnr,ssim", help="per-image columns (default psnr,ssim)")
+    co.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
+    co.add_argument("--out", default="comparison.csv", help="CSV file (default ./comparison.csv)")
+    co.set_defaults(func=cmd_compare)
 
     ab = sub.add_parser("ablate", help="ablation studies (Table 4, Figures 6/8) with seeds and CIs",
                         description="Train and evaluate the variants of the named studies "
