@@ -318,7 +318,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     if len(datasets) != 1:
         raise UsageError(f"--dataset: give one dataset, got {args.dataset!r}")
     metric_names = parse_metrics(args.metrics)
-    name = args.name.strip()
+    if args.name is None and not args.explain:
+        raise UsageError("--name is required (the method name recorded in the results)")
+    if args.target is not None and not args.explain:
+        raise UsageError("--target needs --explain")
+    name = (args.name or "explain").strip()
     if not name or "," in name:
         raise UsageError(f"--name: {args.name!r} is not a usable method name")
     jobs = args.jobs or (os.cpu_count() or 1)
@@ -330,6 +334,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     try:
         matches, unmatched = score.match_files(refs, score.list_sr_files(sr_dir), scale, name)
         score.check_sizes(matches, scale)
+        if args.explain:
+            table = score.explain(matches, scale, jobs=jobs)
+            print(f"{datasets[0]} x{scale}, {len(matches)} images from {sr_dir}:")
+            print(score.format_explain(table, args.target))
+            return 0
         rows = score.score_folder(
             matches, scale, method=name, weights=str(sr_dir), protocol=proto,
             names=metric_names, jobs=jobs,
@@ -611,7 +620,13 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--sr", required=True, metavar="DIR", help="folder of SR images")
     sc.add_argument("--dataset", required=True, help="test set, e.g. set5 (see `datasets list`)")
     sc.add_argument("--scale", required=True, help="SR factor of the images, e.g. 2")
-    sc.add_argument("--name", required=True, help="method name recorded in the results")
+    sc.add_argument("--name", help="method name recorded in the results (required unless "
+                    "--explain)")
+    sc.add_argument("--explain", action="store_true",
+                    help="rescore under every protocol variant and print a table of means; "
+                    "writes no run folder")
+    sc.add_argument("--target", type=float, metavar="PSNR",
+                    help="with --explain: list the variants within 0.005 dB of this figure")
     sc.add_argument("--protocol", default=PROTOCOL,
                     help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code) or matlab-float-y-v1 "
                     "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y)")
