@@ -250,6 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     }
     summary = results.write_run(run_dir, rows, meta)
     print(results.format_summary(summary))
+    print_run_warnings(summary)
     print(f"\n{len(rows)} evaluations in {wall:.1f} s; results in {run_dir}")
     refresh_report(args)
     skipped = [r for r in rows if r["status"] != "ok"]
@@ -259,9 +260,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_SKIPPED if skipped else 0
 
 
+def print_run_warnings(summary: Any) -> None:
+    """The integrity alarms of a run summary (``alarms.run_warnings``), after the table."""
+    from benchmark import alarms
+
+    lines = alarms.run_warnings(summary)
+    if lines:
+        print("\n" + "\n".join(lines))
+
+
 # ------------------------------------------------------------------------------ datasets
 def cmd_datasets(args: argparse.Namespace) -> int:
     root = data.resolve_data_root(args.data_root)
+    if args.fingerprint and args.names:
+        raise UsageError("give the NAMES once: `datasets verify --fingerprint NAMES`")
+    if args.fingerprint is not None and args.action != "verify":
+        raise UsageError("--fingerprint is an option of `datasets verify`")
+    args.names = args.names or args.fingerprint
     names = parse_datasets(args.names) if args.names else [d.name for d in data.list_datasets()]
     if args.action == "list":
         for row in data.datasets_table(root):
@@ -270,6 +285,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.action == "download":
         for name in names:
             data.download_dataset(name, root)
+    dirs_only = all(n.startswith("dir:") for n in names)
+    if args.like and not (args.fingerprint is not None and dirs_only):
+        raise UsageError("--like names the set a dir: folder claims to be; it needs "
+                         "--fingerprint and dir: NAMES")
+    if args.fingerprint is not None:
+        return fingerprint_sets(names if args.names else list(STANDARD_SETS), args.like, root)
     status = 0
     for name in names:
         report = data.verify_dataset(name, root)
@@ -278,6 +299,32 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         for file, state in bad:
             print(f"  {state}: {file}")
         status = status or (1 if bad else 0)
+    return status
+
+
+def fingerprint_sets(names: list[str], like: str | None, root: Path) -> int:
+    """``datasets verify --fingerprint``: one line per set; 1 when one fails, else 0."""
+    from benchmark import alarms
+
+    if like is not None:
+        like = parse_datasets(like)[0]
+    status = 0
+    for name in names:
+        claimed = like or name
+        refs = data.list_images(name, root, offline=True, progress=False)
+        try:
+            checks = alarms.fingerprint(refs, claimed, cache_dir=data.cache_dir(),
+                                        jobs=os.cpu_count() or 1)
+        except ValueError as exc:
+            raise UsageError(f"--fingerprint: {exc}") from None
+        detail = ", ".join(c.text() for c in checks)
+        if all(c.ok for c in checks):
+            print(f"{name}: bicubic fingerprint of {claimed} ok: {detail}")
+        else:
+            status = 1
+            print(f"{name}: FAILS the bicubic fingerprint of {claimed} (tolerance "
+                  f"{alarms.FINGERPRINT_TOLERANCE} dB): {detail}; these are not the published "
+                  f"{claimed} images (resized, recompressed, or HR images that are upscalings?)")
     return status
 
 
@@ -611,6 +658,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("action", choices=["list", "verify", "download"])
     ds.add_argument("names", nargs="?", help="comma-separated datasets (default: all)")
     ds.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
+    ds.add_argument("--fingerprint", nargs="?", const="", default=None, metavar="NAMES",
+                    help="verify: the bicubic PSNR at x2/x3/x4 must reproduce the published "
+                    "bicubic row within 0.01 dB (default NAMES: set5,set14,bsd100,urban100)")
+    ds.add_argument("--like", metavar="SET",
+                    help="with --fingerprint and dir:PATH names: the standard set the folder "
+                    "claims to be, e.g. set14")
     ds.set_defaults(func=cmd_datasets)
 
     sc = sub.add_parser(
