@@ -75,12 +75,18 @@ def parse_datasets(text: str) -> list[str]:
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
+    """The protocol's metrics (psnr, ssim, ifc) and sewar's extended ones (``extmetrics``)."""
+    from benchmark import extmetrics
+
     names = _csv_list(text)
+    known = [*harness.METRICS, *extmetrics.EXTENDED]
     for name in names:
-        if name not in harness.METRICS:
+        if name in extmetrics.NOT_OFFERED:
+            raise UsageError(f"--metrics: {extmetrics.NOT_OFFERED[name]}; not offered")
+        if name not in known:
             raise UsageError(
-                f"--metrics: unknown metric {name!r}{registry.suggest(name, list(harness.METRICS))};"
-                f" known: {', '.join(harness.METRICS)}"
+                f"--metrics: unknown metric {name!r}{registry.suggest(name, known)};"
+                f" known: {', '.join(known)}"
             )
     return tuple(names)
 
@@ -620,7 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated datasets (see `datasets list`); default: "
                      "set5,set14,bsd100,urban100, or the embedded 'sample' set when those are "
                      "absent and cannot be downloaded")
-    run.add_argument("--metrics", default="psnr,ssim,ifc", help="subset of psnr,ssim,ifc")
+    run.add_argument("--metrics", default="psnr,ssim,ifc",
+                     help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc (not part "
+                     "of the MATLAB protocol)")
     run.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     run.add_argument("--results-dir", default="results", help="where run folders go")
     run.add_argument("--cache-dir", help="GT/ILR cache (default $SRBENCH_CACHE or ~/.cache/srbench)")

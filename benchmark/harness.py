@@ -29,7 +29,7 @@ import torch.nn as nn
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from benchmark import PROTOCOL, imaging, metrics
+from benchmark import PROTOCOL, extmetrics, imaging, metrics
 from benchmark.data import ImageRef
 from benchmark.registry import MethodSpec
 
@@ -195,7 +195,14 @@ def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) ->
             warnings.simplefilter("ignore")  # the harness reports missing IFC itself
             values[name] = float(getattr(metrics, name)(ref, out))
         values[f"{name}_seconds"] = time.perf_counter() - start
+    for name in extended_names(names):
+        values[name] = extmetrics.compute(name, ref, out)
     return values
+
+
+def extended_names(names: tuple[str, ...]) -> list[str]:
+    """The sewar metrics among ``names`` (:mod:`benchmark.extmetrics`), in order."""
+    return [name for name in names if name in extmetrics.EXTENDED]
 
 
 def _forward_all(
@@ -264,6 +271,7 @@ def evaluate(
                     "scale": pair.scale,
                     "image": pair.ref.name,
                     **{name: values.get(name, np.nan) for name in METRICS},
+                    **{name: values.get(name, np.nan) for name in extended_names(metric_names)},
                     "seconds": seconds,
                     "status": status,
                     "device": _device_label(device),

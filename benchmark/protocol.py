@@ -23,7 +23,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from benchmark import PROTOCOL, imaging, metrics
+from benchmark import PROTOCOL, extmetrics, imaging, metrics
 from benchmark.registry import lookup
 
 __all__ = [
@@ -125,6 +125,9 @@ class Protocol:
                 warnings.simplefilter("ignore")
                 values[name] = float(func(ref, out))
             values[f"{name}_seconds"] = time.perf_counter() - start
+        for name in names:
+            if name in extmetrics.EXTENDED and name not in self.metrics:
+                values[name] = extmetrics.compute(name, ref, out)
         return values
 
 

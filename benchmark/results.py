@@ -29,6 +29,8 @@ PER_IMAGE_COLUMNS = [
     "psnr", "ssim", "ifc", "seconds", "status", "device", "dtype", "threads", "protocol",
     "version",
 ]
+#: sewar metrics (benchmark.extmetrics.EXTENDED): extra columns when requested.
+EXTENDED = ("msssim", "vifp", "scc")
 GROUP = ["method", "config", "weights", "recipe", "protocol", "dataset", "scale"]
 
 
@@ -106,6 +108,10 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
         ifc_missing=("ifc", lambda s: int(s.isna().sum())),
         seconds=("seconds", "mean"),
     ).reset_index()
+    extended = [c for c in EXTENDED if c in ok.columns]
+    if extended:  # sewar metrics requested with --metrics: means beside the protocol's
+        means = grouped[extended].mean().reset_index()
+        summary = summary.merge(means, on=GROUP, how="left")
     # A group whose every row failed keeps its line (n_images 0, means NaN, n_failed > 0).
     keys = per_image[GROUP].drop_duplicates()
     summary = keys.merge(summary, on=GROUP, how="left").reset_index(drop=True)
@@ -182,7 +188,21 @@ def format_summary(summary: pd.DataFrame) -> str:
             f"{num(row['paper_ssim'], 4):>7} {num(row['diff_ssim'], 4, True):>8}  "
             f"{num(row['ifc'], 3):>6}  {num(row['seconds'], 4):>7}{flag}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _extended_lines(summary))
+
+
+def _extended_lines(summary: pd.DataFrame) -> list[str]:
+    """One line per sewar metric in the summary, labelled as not part of the protocol."""
+    from benchmark.extmetrics import label
+
+    lines = []
+    for name in (c for c in EXTENDED if c in summary.columns):
+        cells = ", ".join(
+            f"{row['method']} {row['dataset']} x{int(row['scale'])} "
+            + (f"{row[name]:.4f}" if np.isfinite(row[name]) else "n/a")
+            for _, row in summary.iterrows())
+        lines.append(f"{label(name)}: {cells}")
+    return [""] + lines if lines else []
 
 
 def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any]) -> pd.DataFrame:

@@ -346,6 +346,7 @@ def score_folder(
                 "scale": scale,
                 "image": m.gt.name,
                 **{name: v[name] for name in METRICS},
+                **{name: v.get(name, float("nan")) for name in names if name not in METRICS},
                 "seconds": float("nan"),
                 "status": "ok",
                 "device": "-",
