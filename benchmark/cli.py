@@ -234,6 +234,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     images = load_images(dataset_names, root, offline=args.offline, progress=not args.quiet)
     dataset_names = list(images)
     runs = build_runs(specs, weight_files, args, root)
+    for run in runs if args.self_ensemble else []:
+        run.ensemble = "x8" if run.spec.trainable else ""  # bicubic's ensemble is bicubic
     pairs = harness.prepare_pairs(
         images, scales, cache_dir=cache_dir, jobs=jobs, times=times, progress=not args.quiet
     )
@@ -652,6 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights-dir", help="trained checkpoints (default: weights/)")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
+    run.add_argument("--self-ensemble", action="store_true",
+                     help="evaluate learned methods as the x8 geometric self-ensemble (8 "
+                     "flips/rotations, averaged before quantisation); rows say ensemble=x8")
     run.add_argument("--save-images", action="store_true",
                      help="write colour SR images (SR Y + bicubic CbCr) under <run>/images/")
     run.add_argument("--no-report", action="store_true",

@@ -4,7 +4,8 @@ Stages, each timed for the benchmark:
 1. prepare: read each image, compute GT (uint8 Y, modcropped) and ILR (float64) per scale,
    in parallel, cached on disk so that a second run does not recompute them;
 2. forward: each method's forward pass per image, timed alone (warm-up first, CUDA
-   synchronisation on a GPU), output clipped and quantised to uint8;
+   synchronisation on a GPU), output clipped and quantised to uint8; with
+   ``MethodRun.ensemble == "x8"`` the whole 8-pass self-ensemble is timed and averaged;
 3. score: shave, then PSNR / SSIM / IFC per image, in parallel over CPU cores.
 
 The harness knows nothing about particular methods: it sees a :class:`MethodRun` (a spec,
@@ -29,7 +30,7 @@ import torch.nn as nn
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from benchmark import PROTOCOL, extmetrics, imaging, metrics
+from benchmark import PROTOCOL, ensemble, extmetrics, imaging, metrics
 from benchmark.data import ImageRef
 from benchmark.registry import MethodSpec
 
@@ -47,6 +48,7 @@ class MethodRun:
     weights: str = "-"
     recipe: str = "-"
     tile: int | None = None
+    ensemble: str = ""  # "x8": the geometric self-ensemble (benchmark.ensemble)
 
 
 @dataclass
@@ -168,15 +170,19 @@ def forward(
     with torch.inference_mode():
         _synchronize(device)
         start = time.perf_counter()
-        if run.tile:
-            from benchmark.tiling import forward_tiled
-
-            y = forward_tiled(run.model, x, run.tile)
-        else:
-            y = run.model(x)
+        y = ensemble.apply(run.ensemble, _model_call(run), x)
         _synchronize(device)
         seconds = time.perf_counter() - start
     return y[0, 0].to(device="cpu", dtype=torch.float64).numpy(), seconds
+
+
+def _model_call(run: MethodRun) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model, or its memory-bounded tiled call with ``run.tile``."""
+    if not run.tile:
+        return run.model
+    from benchmark.tiling import forward_tiled
+
+    return lambda x: forward_tiled(run.model, x, run.tile)
 
 
 def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) -> dict[str, float]:
@@ -278,6 +284,7 @@ def evaluate(
                     "dtype": run.spec.dtype,
                     "threads": threads,
                     "protocol": PROTOCOL,
+                    "ensemble": run.ensemble,
                 }
             )
     return rows
