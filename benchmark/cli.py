@@ -255,6 +255,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "data_root": str(root), "datasets": dataset_names, "scales": scales,
         "methods": [r.spec.name for r in runs], "device": str(device), "jobs": jobs,
         "wall_seconds": wall, "stage_seconds": dict(times.seconds), "evaluations": len(rows),
+        "self_ensemble": "x8" if args.self_ensemble else "",
     }
     summary = results.write_run(run_dir, rows, meta)
     print(results.format_summary(summary))
@@ -454,19 +455,31 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- methods / weights
 def cmd_methods(args: argparse.Namespace) -> int:
-    from benchmark.modelinfo import model_stats
+    from benchmark import modelinfo
 
-    header = f"{'method':<14} {'family':<9} {'depth':>5} {'params':>10} {'MACs/px':>10} " \
-             f"{'Set5 x3':>7}  description"
+    device = harness.resolve_device(args.device) if args.memory else None
+    size = (args.memory_size, args.memory_size)
+    mem = f" {'peak MiB':>8}" if device else ""
+    header = (f"{'method':<14} {'depth':>5} {'params':>10} {'conv w.':>10} {'MACs/px':>10} "
+              f"{'FLOPs/px':>10} {'GMACs 288²':>10} {'GFLOPs 720p':>11}{mem} {'Set5 x3':>7}  "
+              "description")
     print(header)
     print("-" * len(header))
     for spec in registry.list_methods():
-        stats = model_stats(spec.name)
+        c = modelinfo.cost_table(spec.name)
         paper = spec.published.get(("set5", 3), (float("nan"),))[0]
-        depth = stats.get("depth")
-        print(f"{spec.name:<14} {spec.family:<9} {depth if depth is not None else '-':>5} "
-              f"{stats['params']:>10,} {stats['macs_per_pixel']:>10,} "
+        depth = c.get("depth")
+        peak = (f" {modelinfo.peak_forward_bytes(spec.name, size, device) / 2**20:>8.1f}"
+                if device else "")
+        print(f"{spec.name:<14} {depth if depth is not None else '-':>5} {c['params']:>10,} "
+              f"{c['conv_weights']:>10,} {c['macs_per_pixel']:>10,} {c['flops_per_pixel']:>10,} "
+              f"{c['gmacs_288x288']:>10.2f} {c['gflops_1280x720']:>11.1f}{peak} "
               f"{paper if paper == paper else 'n/a':>7}  {spec.description}")
+    print(f"\n{modelinfo.CONVENTION}. params: every distinct learnable parameter (shared convs "
+          "once, BN per unit); conv w.: conv kernels only (the papers' count, e.g. DRRN's 297K). "
+          "GMACs 288²: a 288x288 output; GFLOPs 720p: a 1280x720 output."
+          + (f" peak MiB: one forward pass on {device} at {size[0]}x{size[1]} (measured)."
+             if device else ""))
     return 0
 
 
@@ -725,6 +738,11 @@ def build_parser() -> argparse.ArgumentParser:
     me = sub.add_parser("methods", help="table of registered methods",
                         description="Every registered method with depth, parameters, "
                         "multiply-adds per output pixel and its published Set5 x3 PSNR.")
+    me.add_argument("--memory", action="store_true",
+                    help="also measure the peak memory of one forward pass on --device")
+    me.add_argument("--memory-size", type=int, default=288, metavar="N",
+                    help="input side for --memory (default 288, the paper's size)")
+    me.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (for --memory)")
     me.set_defaults(func=cmd_methods)
 
     we = sub.add_parser("weights", help="list, download or import published weights",
