@@ -29,6 +29,7 @@ __all__ = [
     "COLUMNS",
     "CompareError",
     "compare",
+    "compare_rows",
     "distinguishable",
     "format_comparison",
     "label_methods",
@@ -179,7 +180,13 @@ def compare(run_dirs: Sequence[str | Path], baseline: str,
         :data:`COLUMNS`, one row per method x dataset x scale x metric (and protocol) where the
         baseline has rows; ``n_seeds`` is the number of distinct seeds paired (0: no seeds).
     """
-    rows = read_runs(run_dirs)
+    return compare_rows(read_runs(run_dirs), baseline, metrics, resamples=resamples, seed=seed)
+
+
+def compare_rows(rows: pd.DataFrame, baseline: str, metrics: Sequence[str] = ("psnr", "ssim"),
+                 *, resamples: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """:func:`compare` on ``ok`` per-image rows that carry ``label``, ``ensemble`` and ``seed``
+    (NaN where unseeded) columns: the report's entry point."""
     base_label = _baseline_label(rows, baseline)
     out = []
     for key, group in rows.groupby(_KEYS, sort=True, dropna=False):
