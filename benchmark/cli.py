@@ -707,9 +707,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--target", type=float, metavar="PSNR",
                     help="with --explain: list the variants within 0.005 dB of this figure")
     sc.add_argument("--protocol", default=PROTOCOL,
-                    help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code) or matlab-float-y-v1 "
-                    "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y)")
-    sc.add_argument("--metrics", default="psnr,ssim,ifc", help="subset of psnr,ssim,ifc")
+                    help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code), matlab-float-y-v1 "
+                    "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y) or one of the variants that "
+                    "--explain lists (README)")
+    sc.add_argument("--metrics", default="psnr,ssim,ifc",
+                    help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc")
     sc.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     sc.add_argument("--results-dir", default="results", help="where run folders go")
     sc.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
