@@ -378,7 +378,8 @@ def load_results(results_dir: str | os.PathLike[str]) -> Results:
         frame = frame[frame["scale"].notna()].copy()
         frame["scale"] = frame["scale"].astype(int)
         if "ensemble" in frame:  # self-ensemble rows are their own variant: "vdsr+"
-            frame["ensemble"] = frame["ensemble"].fillna("").astype(str)
+            ensemble = frame["ensemble"].astype(object)
+            frame["ensemble"] = ensemble.where(ensemble.notna(), "").astype(str)
             plus = frame["ensemble"] != ""
             frame.loc[plus, "method"] = frame.loc[plus, "method"] + "+"
         frame["_run"] = folder.name

@@ -55,11 +55,17 @@ def significance(selected: pd.DataFrame, label_of: Callable[[tuple], str],
 
 
 def _difference_plot(rows: pd.DataFrame, base: str, out: Path) -> dict[str, Any] | None:
-    """Per-image PSNR difference (method - baseline) for every method and dataset x scale."""
-    base_rows = rows[rows["label"] == base].set_index(["dataset", "scale", "image"])["psnr"]
+    """Per-image PSNR difference (method - baseline) for every method and dataset x scale
+    (a seeded method: its mean over seeds per image)."""
+    keys = ["dataset", "scale", "image"]
+
+    def per_image(label: str) -> pd.Series:  # seeded variants: the mean over seeds per image
+        return rows[rows["label"] == label].groupby(keys)["psnr"].mean()
+
+    base_rows = per_image(base)
     points = []
     for label in (l for l in dict.fromkeys(rows["label"]) if l != base):
-        mine = rows[rows["label"] == label].set_index(["dataset", "scale", "image"])["psnr"]
+        mine = per_image(label)
         both = pd.concat({"m": mine, "b": base_rows}, axis=1, join="inner").dropna()
         for (dataset, scale, _), r in both.iterrows():
             points.append((label, f"{dataset} x{scale}", r["m"] - r["b"]))

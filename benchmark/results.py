@@ -143,7 +143,8 @@ def _with_ensemble(per_image: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     ``GROUP`` plus ``ensemble`` when the rows carry it, so ensemble and plain rows never mix."""
     if "ensemble" not in per_image.columns:
         return per_image, GROUP
-    per_image = per_image.assign(ensemble=per_image["ensemble"].fillna("").astype(str))
+    ensemble = per_image["ensemble"].astype(object).where(per_image["ensemble"].notna(), "")
+    per_image = per_image.assign(ensemble=ensemble.astype(str))
     return per_image, GROUP + ["ensemble"]
 
 
