@@ -7,6 +7,7 @@ PROTOCOL = "drrn-matlab-v1"
 
 __all__ = [
     "MethodSpec",
+    "compare",
     "PROTOCOL",
     "__version__",
     "create_model",
@@ -14,3 +15,11 @@ __all__ = [
     "list_methods",
     "register_method",
 ]
+
+
+def __getattr__(name: str):  # lazy: ``benchmark.compare`` imports scipy/pandas only when used
+    if name == "compare":
+        from benchmark.comparison import compare
+
+        return compare
+    raise AttributeError(f"module 'benchmark' has no attribute {name!r}")

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from benchmark import PROTOCOL, data, harness, registry, results, train, weights
+from benchmark import PROTOCOL, comparison, data, harness, registry, results, train, weights
 
 # ----------------------------------------------------------------------------- the studies
 _FIG8_SHAPES = ["B3U2", "B3U3", "B3U4"]  # d = 16, 22, 28
@@ -326,9 +326,14 @@ def _parse(label: str) -> dict[str, str]:
 
 
 def _verdict(lo: float, hi: float, p: float, d: float) -> str:
-    ci_has_zero = not math.isnan(lo) and lo <= 0 <= hi
-    if math.isnan(p) or p >= 0.05 or ci_has_zero:
-        return "not distinguishable from noise"
+    """The decision of ``benchmark.comparison`` (CI excludes zero and p < 0.05), in A/B words.
+
+    With one seed there is no CI over seeds: the paired test over images decides alone.
+    """
+    if math.isnan(lo):
+        lo = hi = d
+    if not comparison.distinguishable(lo, hi, p):
+        return comparison.NOISE
     return "B better" if d > 0 else "A better"
 
 
@@ -377,7 +382,7 @@ def _effect(table: pd.DataFrame, a: Variant, b: Variant, seeds: Sequence[int],
     lo, hi = _ci(diffs)
     p = math.nan
     if len(both) >= 2 and not np.allclose(both["b"], both["a"]):
-        p = float(stats.ttest_rel(both["b"], both["a"]).pvalue)
+        p = comparison.paired_tests((both["b"] - both["a"]).to_numpy())[1]
     d = float(diffs.mean()) if len(diffs) else math.nan
     return {"kind": "effect", "a": a.label, "b": b.label, "n_seeds": len(diffs),
             "n_images": len(both), "psnr_a": float(per_seed["a"].mean()) if len(diffs) else math.nan,

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import torch
 
 from benchmark import PROTOCOL, __version__, data, harness, registry, results, sources
 from benchmark.weights import WeightsError
@@ -74,12 +73,18 @@ def parse_datasets(text: str) -> list[str]:
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
+    """The protocol's metrics (psnr, ssim, ifc) and sewar's extended ones (``extmetrics``)."""
+    from benchmark import extmetrics
+
     names = _csv_list(text)
+    known = [*harness.METRICS, *extmetrics.EXTENDED]
     for name in names:
-        if name not in harness.METRICS:
+        if name in extmetrics.NOT_OFFERED:
+            raise UsageError(f"--metrics: {extmetrics.NOT_OFFERED[name]}; not offered")
+        if name not in known:
             raise UsageError(
-                f"--metrics: unknown metric {name!r}{registry.suggest(name, list(harness.METRICS))};"
-                f" known: {', '.join(harness.METRICS)}"
+                f"--metrics: unknown metric {name!r}{registry.suggest(name, known)};"
+                f" known: {', '.join(known)}"
             )
     return tuple(names)
 
@@ -148,9 +153,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     images = load_images(dataset_names, root, offline=args.offline, progress=not args.quiet)
     request = {"methods": [s.name for s in specs], "datasets": list(images), "scales": scales,
-               "metrics": list(metric_names)}
+               "metrics": list(metric_names), "self_ensemble": "x8" if args.self_ensemble else ""}
     run_id, run_dir, done_rows = open_run(args, request)  # checks a --resume folder first
     runs = sources.build_runs(specs, plan)
+    for run in runs if args.self_ensemble else []:
+        run.ensemble = "x8" if run.spec.trainable else ""  # bicubic's ensemble is bicubic
     if run_dir is None:
         run_id, run_dir = results.new_run_dir(Path(args.results_dir))
     print("models:\n" + "\n".join(f"  {sources.describe(r)}" for r in runs))
@@ -166,7 +173,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "data_root": str(root), "request": request, "datasets": request["datasets"],
         "scales": scales, "methods": request["methods"],
         "models": [sources.describe(r) for r in runs], "device": str(device), "jobs": jobs,
-        "state": "running",
+        "self_ensemble": request["self_ensemble"], "state": "running",
     }
     rows = list(done_rows)
 
@@ -188,6 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = results.write_run(run_dir, rows, meta)
     print(results.format_summary(summary))
     print("models:\n" + "\n".join(f"  {line}" for line in meta["models"]))
+    print_run_warnings(summary)
     resumed = f" ({len(done_rows)} rows kept from before)" if done_rows else ""
     print(f"\n{len(rows) - len(done_rows)} evaluations in {wall:.1f} s{resumed}; "
           f"results in {run_dir}")
@@ -254,9 +262,23 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def print_run_warnings(summary: Any) -> None:
+    """The integrity alarms of a run summary (``alarms.run_warnings``), after the table."""
+    from benchmark import alarms
+
+    lines = alarms.run_warnings(summary)
+    if lines:
+        print("\n" + "\n".join(lines))
+
+
 # ------------------------------------------------------------------------------ datasets
 def cmd_datasets(args: argparse.Namespace) -> int:
     root = data.resolve_data_root(args.data_root)
+    if args.fingerprint and args.names:
+        raise UsageError("give the NAMES once: `datasets verify --fingerprint NAMES`")
+    if args.fingerprint is not None and args.action != "verify":
+        raise UsageError("--fingerprint is an option of `datasets verify`")
+    args.names = args.names or args.fingerprint
     names = parse_datasets(args.names) if args.names else [d.name for d in data.list_datasets()]
     if args.action == "list":
         for row in data.datasets_table(root):
@@ -265,6 +287,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.action == "download":
         for name in names:
             data.download_dataset(name, root)
+    dirs_only = all(n.startswith("dir:") for n in names)
+    if args.like and not (args.fingerprint is not None and dirs_only):
+        raise UsageError("--like names the set a dir: folder claims to be; it needs "
+                         "--fingerprint and dir: NAMES")
+    if args.fingerprint is not None:
+        return fingerprint_sets(names if args.names else list(STANDARD_SETS), args.like, root)
     status = 0
     for name in names:
         report = data.verify_dataset(name, root)
@@ -273,6 +301,32 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         for file, state in bad:
             print(f"  {state}: {file}")
         status = status or (1 if bad else 0)
+    return status
+
+
+def fingerprint_sets(names: list[str], like: str | None, root: Path) -> int:
+    """``datasets verify --fingerprint``: one line per set; 1 when one fails, else 0."""
+    from benchmark import alarms
+
+    if like is not None:
+        like = parse_datasets(like)[0]
+    status = 0
+    for name in names:
+        claimed = like or name
+        refs = data.list_images(name, root, offline=True, progress=False)
+        try:
+            checks = alarms.fingerprint(refs, claimed, cache_dir=data.cache_dir(),
+                                        jobs=os.cpu_count() or 1)
+        except ValueError as exc:
+            raise UsageError(f"--fingerprint: {exc}") from None
+        detail = ", ".join(c.text() for c in checks)
+        if all(c.ok for c in checks):
+            print(f"{name}: bicubic fingerprint of {claimed} ok: {detail}")
+        else:
+            status = 1
+            print(f"{name}: FAILS the bicubic fingerprint of {claimed} (tolerance "
+                  f"{alarms.FINGERPRINT_TOLERANCE} dB): {detail}; these are not the published "
+                  f"{claimed} images (resized, recompressed, or HR images that are upscalings?)")
     return status
 
 
@@ -313,7 +367,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     if len(datasets) != 1:
         raise UsageError(f"--dataset: give one dataset, got {args.dataset!r}")
     metric_names = parse_metrics(args.metrics)
-    name = args.name.strip()
+    if args.name is None and not args.explain:
+        raise UsageError("--name is required (the method name recorded in the results)")
+    if args.target is not None and not args.explain:
+        raise UsageError("--target needs --explain")
+    name = (args.name or "explain").strip()
     if not name or "," in name:
         raise UsageError(f"--name: {args.name!r} is not a usable method name")
     jobs = args.jobs or (os.cpu_count() or 1)
@@ -325,6 +383,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     try:
         matches, unmatched = score.match_files(refs, score.list_sr_files(sr_dir), scale, name)
         score.check_sizes(matches, scale)
+        if args.explain:
+            table = score.explain(matches, scale, jobs=jobs)
+            print(f"{datasets[0]} x{scale}, {len(matches)} images from {sr_dir}:")
+            print(score.format_explain(table, args.target))
+            return 0
         rows = score.score_folder(
             matches, scale, method=name, weights=str(sr_dir), protocol=proto,
             names=metric_names, jobs=jobs,
@@ -385,19 +448,31 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- methods / weights
 def cmd_methods(args: argparse.Namespace) -> int:
-    from benchmark.modelinfo import model_stats
+    from benchmark import modelinfo
 
-    header = f"{'method':<14} {'family':<9} {'depth':>5} {'params':>10} {'MACs/px':>10} " \
-             f"{'Set5 x3':>7}  description"
+    device = harness.resolve_device(args.device) if args.memory else None
+    size = (args.memory_size, args.memory_size)
+    mem = f" {'peak MiB':>8}" if device else ""
+    header = (f"{'method':<14} {'depth':>5} {'params':>10} {'conv w.':>10} {'MACs/px':>10} "
+              f"{'FLOPs/px':>10} {'GMACs 288²':>10} {'GFLOPs 720p':>11}{mem} {'Set5 x3':>7}  "
+              "description")
     print(header)
     print("-" * len(header))
     for spec in registry.list_methods():
-        stats = model_stats(spec.name)
+        c = modelinfo.cost_table(spec.name)
         paper = spec.published.get(("set5", 3), (float("nan"),))[0]
-        depth = stats.get("depth")
-        print(f"{spec.name:<14} {spec.family:<9} {depth if depth is not None else '-':>5} "
-              f"{stats['params']:>10,} {stats['macs_per_pixel']:>10,} "
+        depth = c.get("depth")
+        peak = (f" {modelinfo.peak_forward_bytes(spec.name, size, device) / 2**20:>8.1f}"
+                if device else "")
+        print(f"{spec.name:<14} {depth if depth is not None else '-':>5} {c['params']:>10,} "
+              f"{c['conv_weights']:>10,} {c['macs_per_pixel']:>10,} {c['flops_per_pixel']:>10,} "
+              f"{c['gmacs_288x288']:>10.2f} {c['gflops_1280x720']:>11.1f}{peak} "
               f"{paper if paper == paper else 'n/a':>7}  {spec.description}")
+    print(f"\n{modelinfo.CONVENTION}. params: every distinct learnable parameter (shared convs "
+          "once, BN per unit); conv w.: conv kernels only (the papers' count, e.g. DRRN's 297K). "
+          "GMACs 288²: a 288x288 output; GFLOPs 720p: a 1280x720 output."
+          + (f" peak MiB: one forward pass on {device} at {size[0]}x{size[1]} (measured)."
+             if device else ""))
     return 0
 
 
@@ -483,9 +558,11 @@ def cmd_speed(args: argparse.Namespace) -> int:
     from benchmark.speed import speed
 
     specs = [s for s in parse_methods(args.methods) if s.trainable]
-    with training_threads(args.train_threads, args.device):
+    from benchmark import train
+
+    with train.cpu_threads(args.train_threads, args.device):
         rows = speed([s.name for s in specs], args.device,
-                     recipe=resolve_recipe(args.recipe, args.device),
+                     recipe=sources.resolve_recipe(args.recipe, args.device),
                      overrides=parse_overrides(args.set))
     for row in rows:
         print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -518,6 +595,22 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- compare
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark import comparison
+
+    try:
+        table = comparison.compare(args.run_dirs, args.baseline, _csv_list(args.metrics),
+                                   resamples=args.resamples)
+    except comparison.CompareError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out)
+    results.atomic_write_csv(out, table)
+    print(comparison.format_comparison(table))
+    print(f"\n{len(table)} comparisons written to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -540,7 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated datasets (see `datasets list`); default: "
                      "set5,set14,bsd100,urban100, or the embedded 'sample' set when those are "
                      "absent and cannot be downloaded")
-    run.add_argument("--metrics", default="psnr,ssim,ifc", help="subset of psnr,ssim,ifc")
+    run.add_argument("--metrics", default="psnr,ssim,ifc",
+                     help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc (not part "
+                     "of the MATLAB protocol)")
     run.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     run.add_argument("--results-dir", default="results", help="where run folders go")
     run.add_argument("--cache-dir", help="GT/ILR cache (default $SRBENCH_CACHE or ~/.cache/srbench)")
@@ -572,6 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--weights-dir", help="trained checkpoints (default: weights/)")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
+    run.add_argument("--self-ensemble", action="store_true",
+                     help="evaluate learned methods as the x8 geometric self-ensemble (8 "
+                     "flips/rotations, averaged before quantisation); rows say ensemble=x8")
     run.add_argument("--save-images", action="store_true",
                      help="write colour SR images (SR Y + bicubic CbCr) under <run>/images/")
     run.add_argument("--no-report", action="store_true",
@@ -586,6 +684,12 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("action", choices=["list", "verify", "download"])
     ds.add_argument("names", nargs="?", help="comma-separated datasets (default: all)")
     ds.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
+    ds.add_argument("--fingerprint", nargs="?", const="", default=None, metavar="NAMES",
+                    help="verify: the bicubic PSNR at x2/x3/x4 must reproduce the published "
+                    "bicubic row within 0.01 dB (default NAMES: set5,set14,bsd100,urban100)")
+    ds.add_argument("--like", metavar="SET",
+                    help="with --fingerprint and dir:PATH names: the standard set the folder "
+                    "claims to be, e.g. set14")
     ds.set_defaults(func=cmd_datasets)
 
     sc = sub.add_parser(
@@ -595,11 +699,19 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--sr", required=True, metavar="DIR", help="folder of SR images")
     sc.add_argument("--dataset", required=True, help="test set, e.g. set5 (see `datasets list`)")
     sc.add_argument("--scale", required=True, help="SR factor of the images, e.g. 2")
-    sc.add_argument("--name", required=True, help="method name recorded in the results")
+    sc.add_argument("--name", help="method name recorded in the results (required unless "
+                    "--explain)")
+    sc.add_argument("--explain", action="store_true",
+                    help="rescore under every protocol variant and print a table of means; "
+                    "writes no run folder")
+    sc.add_argument("--target", type=float, metavar="PSNR",
+                    help="with --explain: list the variants within 0.005 dB of this figure")
     sc.add_argument("--protocol", default=PROTOCOL,
-                    help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code) or matlab-float-y-v1 "
-                    "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y)")
-    sc.add_argument("--metrics", default="psnr,ssim,ifc", help="subset of psnr,ssim,ifc")
+                    help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code), matlab-float-y-v1 "
+                    "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y) or one of the variants that "
+                    "--explain lists (README)")
+    sc.add_argument("--metrics", default="psnr,ssim,ifc",
+                    help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc")
     sc.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     sc.add_argument("--results-dir", default="results", help="where run folders go")
     sc.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
@@ -628,6 +740,11 @@ def build_parser() -> argparse.ArgumentParser:
     me = sub.add_parser("methods", help="table of registered methods",
                         description="Every registered method with depth, parameters, "
                         "multiply-adds per output pixel and its published Set5 x3 PSNR.")
+    me.add_argument("--memory", action="store_true",
+                    help="also measure the peak memory of one forward pass on --device")
+    me.add_argument("--memory-size", type=int, default=288, metavar="N",
+                    help="input side for --memory (default 288, the paper's size)")
+    me.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (for --memory)")
     me.set_defaults(func=cmd_methods)
 
     we = sub.add_parser("weights", help="list, download or import published weights",
@@ -686,6 +803,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--train-threads", type=int, default=None, metavar="N",
                     help="torch threads on a CPU (default 1, as `train`)")
     sp.set_defaults(func=cmd_speed)
+
+    co = sub.add_parser(
+        "compare", help="paired significance of each method against a baseline",
+        description="Per dataset, scale and metric: the paired per-image difference of every "
+        "method against --baseline, a bootstrap 95%% CI, Wilcoxon signed-rank and paired t "
+        "p-values and the number of pairs; written to comparison.csv.")
+    co.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (per_image.csv)")
+    co.add_argument("--baseline", required=True, metavar="METHOD",
+                    help="baseline method label, e.g. bicubic (a method present in several "
+                    "runs is METHOD@RUN_ID after its first run)")
+    co.add_argument("--metrics", default="psnr,ssim", help="per-image columns (default psnr,ssim)")
+    co.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
+    co.add_argument("--out", default="comparison.csv", help="CSV file (default ./comparison.csv)")
+    co.set_defaults(func=cmd_compare)
 
     ab = sub.add_parser("ablate", help="ablation studies (Table 4, Figures 6/8) with seeds and CIs",
                         description="Train and evaluate the variants of the named studies "

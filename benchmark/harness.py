@@ -4,7 +4,8 @@ Stages, each timed for the benchmark:
 1. prepare: read each image, compute GT (uint8 Y, modcropped) and ILR (float64) per scale,
    in parallel, cached on disk so that a second run does not recompute them;
 2. forward: each method's forward pass per image, timed alone (warm-up first, CUDA
-   synchronisation on a GPU), output clipped and quantised to uint8;
+   synchronisation on a GPU), output clipped and quantised to uint8; with
+   ``MethodRun.ensemble == "x8"`` the whole 8-pass self-ensemble is timed and averaged;
 3. score: shave, then PSNR / SSIM / IFC per image, in parallel over CPU cores.
 
 The harness knows nothing about particular methods: it sees a :class:`MethodRun` (a spec,
@@ -29,7 +30,7 @@ import torch.nn as nn
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
-from benchmark import PROTOCOL, imaging, metrics
+from benchmark import PROTOCOL, ensemble, extmetrics, imaging, metrics
 from benchmark.data import ImageRef
 from benchmark.registry import MethodSpec
 
@@ -48,6 +49,7 @@ class MethodRun:
     weights: str = "-"
     recipe: str = "-"
     tile: int | None = None
+    ensemble: str = ""  # "x8": the geometric self-ensemble (benchmark.ensemble)
     #: The scales this model serves (a per-scale model, e.g. SRCNN); None: every scale.
     scales: tuple[int, ...] | None = None
     #: (dataset, scale) groups whose warm-up forward pass has run.
@@ -185,13 +187,17 @@ def forward(
     dtype = _DTYPES[run.spec.dtype]
     x = torch.from_numpy(ilr).to(device=device, dtype=dtype)[None, None]
     with torch.inference_mode():
-        if run.tile:
-            from benchmark.tiling import forward_tiled
-
-            y, seconds = timed(lambda: forward_tiled(run.model, x, run.tile), device)
-        else:
-            y, seconds = timed(lambda: run.model(x), device)
+        y, seconds = timed(lambda: ensemble.apply(run.ensemble, _model_call(run), x), device)
     return y[0, 0].to(device="cpu", dtype=torch.float64).numpy(), seconds
+
+
+def _model_call(run: MethodRun) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model, or its memory-bounded tiled call with ``run.tile``."""
+    if not run.tile:
+        return run.model
+    from benchmark.tiling import forward_tiled
+
+    return lambda x: forward_tiled(run.model, x, run.tile)
 
 
 def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) -> dict[str, float]:
@@ -210,7 +216,14 @@ def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) ->
             warnings.simplefilter("ignore")  # the harness reports missing IFC itself
             values[name] = float(getattr(metrics, name)(ref, out))
         values[f"{name}_seconds"] = time.perf_counter() - start
+    for name in extended_names(names):
+        values[name] = extmetrics.compute(name, ref, out)
     return values
+
+
+def extended_names(names: tuple[str, ...]) -> list[str]:
+    """The sewar metrics among ``names`` (:mod:`benchmark.extmetrics`), in order."""
+    return [name for name in names if name in extmetrics.EXTENDED]
 
 
 def _forward_all(
@@ -320,8 +333,10 @@ def _evaluate_group(
             "weights": run.weights, "recipe": run.recipe, "dataset": pair.ref.dataset,
             "scale": pair.scale, "image": pair.ref.name,
             **{name: values.get(name, np.nan) for name in METRICS},
+            **{name: values.get(name, np.nan) for name in extended_names(metric_names)},
             "seconds": seconds, "status": status, "device": _device_label(device),
             "dtype": run.spec.dtype, "threads": threads, "protocol": PROTOCOL,
+            "ensemble": run.ensemble,
         })
     return rows
 

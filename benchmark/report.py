@@ -54,7 +54,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from benchmark import PROTOCOL, __version__, data, imaging
+from benchmark import PROTOCOL, __version__, data, imaging, report_checks
 from benchmark import figures as figs
 from benchmark.figures import OURS, OURS_NC, PAPER, PAPER_UNSURE, Point
 
@@ -379,6 +379,11 @@ def load_results(results_dir: str | os.PathLike[str]) -> Results:
         frame["scale"] = pd.to_numeric(frame["scale"], errors="coerce")
         frame = frame[frame["scale"].notna()].copy()
         frame["scale"] = frame["scale"].astype(int)
+        if "ensemble" in frame:  # self-ensemble rows are their own variant: "vdsr+"
+            ensemble = frame["ensemble"].astype(object)
+            frame["ensemble"] = ensemble.where(ensemble.notna(), "").astype(str)
+            plus = frame["ensemble"] != ""
+            frame.loc[plus, "method"] = frame.loc[plus, "method"] + "+"
         frame["_run"] = folder.name
         times[folder.name] = _run_time(frame, folder.name)
         info.n_rows = len(frame)
@@ -1297,6 +1302,10 @@ def _build_into(folder: Path, results_dir: Path, *, data_root: Path | None,
         data_root=data_root, limit=browse_limit)
     training, training_notes = training_section(weights_dirs, folder)
     other = [p for p in protocols if p != PROTOCOL]
+    label_of = lambda key: variants[tuple(key)].label  # noqa: E731
+    signif = report_checks.significance(selected, label_of, folder / "figures")
+    alarms = report_checks.warnings_for(
+        summary, label_of, lambda key, d, s: paper_cell(variants[key], d, s)[0])
     context = {
         "title": "srbench report",
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -1312,6 +1321,7 @@ def _build_into(folder: Path, results_dir: Path, *, data_root: Path | None,
         "training_notes": training_notes,
         "weights_dirs": [str(p) for p in weights_dirs], "runs": _run_entries(results, selected),
         "notes": notes, "empty": results.rows.empty,
+        "significance": signif, "alarms": alarms,
     }
     html = _environment().get_template("report.html.j2").render(**context)
     (folder / "index.html").write_text(html, encoding="utf-8")

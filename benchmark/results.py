@@ -29,6 +29,8 @@ PER_IMAGE_COLUMNS = [
     "psnr", "ssim", "ifc", "seconds", "status", "device", "dtype", "threads", "protocol",
     "version",
 ]
+#: sewar metrics (benchmark.extmetrics.EXTENDED): extra columns when requested.
+EXTENDED = ("msssim", "vifp", "scc")
 GROUP = ["method", "config", "weights", "recipe", "protocol", "dataset", "scale"]
 
 
@@ -95,9 +97,10 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     Rows whose status is not ``ok`` are left out of the means and counted in ``n_failed``;
     a group with no ``ok`` row is still listed, with ``n_images`` 0 and NaN means.
     """
+    per_image, group = _with_ensemble(per_image)
     ok = per_image[per_image["status"] == "ok"]
-    failed = per_image[per_image["status"] != "ok"].groupby(GROUP, dropna=False).size()
-    grouped = ok.groupby(GROUP, dropna=False, sort=False)
+    failed = per_image[per_image["status"] != "ok"].groupby(group, dropna=False).size()
+    grouped = ok.groupby(group, dropna=False, sort=False)
     summary = grouped.agg(
         n_images=("image", "size"),
         psnr=("psnr", "mean"),
@@ -106,20 +109,25 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
         ifc_missing=("ifc", lambda s: int(s.isna().sum())),
         seconds=("seconds", "mean"),
     ).reset_index()
+    extended = [c for c in EXTENDED if c in ok.columns]
+    if extended:  # sewar metrics requested with --metrics: means beside the protocol's
+        means = grouped[extended].mean().reset_index()
+        summary = summary.merge(means, on=group, how="left")
     # A group whose every row failed keeps its line (n_images 0, means NaN, n_failed > 0).
-    keys = per_image[GROUP].drop_duplicates()
-    summary = keys.merge(summary, on=GROUP, how="left").reset_index(drop=True)
+    keys = per_image[group].drop_duplicates()
+    summary = keys.merge(summary, on=group, how="left").reset_index(drop=True)
     counts = ["n_images", "ifc_missing"]
     summary[counts] = summary[counts].fillna(0).astype(int)
     summary["n_failed"] = [
-        int(failed.get(tuple(row[c] for c in GROUP), 0)) for _, row in summary.iterrows()
+        int(failed.get(tuple(row[c] for c in group), 0)) for _, row in summary.iterrows()
     ]
     paper_psnr, paper_ssim = [], []
     for _, row in summary.iterrows():
         # Published values are drrn-matlab-v1 figures: no comparison across protocols.
+        # ... and of plain models: an ensemble row has no published cell.
         published = (
             published_cell(row["method"], row["dataset"], int(row["scale"]))
-            if row["protocol"] == PROTOCOL else (np.nan, np.nan)
+            if row["protocol"] == PROTOCOL and not row.get("ensemble", "") else (np.nan, np.nan)
         )
         paper_psnr.append(published[0])
         paper_ssim.append(published[1])
@@ -128,6 +136,22 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     summary["diff_psnr"] = summary["psnr"] - summary["paper_psnr"]
     summary["diff_ssim"] = summary["ssim"] - summary["paper_ssim"]
     return summary
+
+
+def _with_ensemble(per_image: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows with ``ensemble`` ("" for plain rows, NaN read from CSV too) and the grouping keys:
+    ``GROUP`` plus ``ensemble`` when the rows carry it, so ensemble and plain rows never mix."""
+    if "ensemble" not in per_image.columns:
+        return per_image, GROUP
+    ensemble = per_image["ensemble"].astype(object).where(per_image["ensemble"].notna(), "")
+    per_image = per_image.assign(ensemble=ensemble.astype(str))
+    return per_image, GROUP + ["ensemble"]
+
+
+def method_label(row: Any) -> str:
+    """The method's name, with ``+`` for a self-ensemble row (``vdsr+``)."""
+    ensemble = row.get("ensemble", "") if hasattr(row, "get") else ""
+    return f"{row['method']}+" if isinstance(ensemble, str) and ensemble else str(row["method"])
 
 
 def published_cell(method: str, dataset: str, scale: int) -> tuple[float, float]:
@@ -163,7 +187,8 @@ def format_summary(summary: pd.DataFrame) -> str:
             return "n/a"
         return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
-    mw = max(14, *(len(str(m)) for m in summary["method"]))
+    labels = [method_label(row) for _, row in summary.iterrows()]
+    mw = max(14, *(len(m) for m in labels))
     rw = max(8, *(len(str(r)) for r in summary["recipe"]))
     dw = max(9, *(len(str(d)) for d in summary["dataset"]))
     header = (
@@ -172,17 +197,31 @@ def format_summary(summary: pd.DataFrame) -> str:
         f"{'IFC':>6}  {'s/img':>7}"
     )
     lines = [header, "-" * len(header)]
-    for _, row in summary.iterrows():
+    for label, (_, row) in zip(labels, summary.iterrows()):
         flag = f"  ({int(row['n_failed'])} failed)" if row.get("n_failed", 0) else ""
         lines.append(
-            f"{row['method']:<{mw}} {str(row['recipe']):<{rw}} {row['dataset']:<{dw}} "
+            f"{label:<{mw}} {str(row['recipe']):<{rw}} {row['dataset']:<{dw}} "
             f"{int(row['scale']):>2} {int(row['n_images']):>4} "
             f"{num(row['psnr'], 2):>7} {num(row['paper_psnr'], 2):>7} "
             f"{num(row['diff_psnr'], 2, True):>6}  {num(row['ssim'], 4):>7} "
             f"{num(row['paper_ssim'], 4):>7} {num(row['diff_ssim'], 4, True):>8}  "
             f"{num(row['ifc'], 3):>6}  {num(row['seconds'], 4):>7}{flag}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _extended_lines(summary))
+
+
+def _extended_lines(summary: pd.DataFrame) -> list[str]:
+    """One line per sewar metric in the summary, labelled as not part of the protocol."""
+    from benchmark.extmetrics import label
+
+    lines = []
+    for name in (c for c in EXTENDED if c in summary.columns):
+        cells = ", ".join(
+            f"{row['method']} {row['dataset']} x{int(row['scale'])} "
+            + (f"{row[name]:.4f}" if np.isfinite(row[name]) else "n/a")
+            for _, row in summary.iterrows())
+        lines.append(f"{label(name)}: {cells}")
+    return [""] + lines if lines else []
 
 
 def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any]) -> pd.DataFrame:

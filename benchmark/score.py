@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from joblib import Parallel, delayed
 from PIL import Image
 
 from benchmark import imaging
 from benchmark.data import EMBEDDED_SETS, ImageRef
-from benchmark.protocol import METRICS, Protocol, get_protocol
+from benchmark.protocol import EXPLAIN_ORDER, METRICS, Protocol, get_protocol
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -36,6 +37,9 @@ __all__ = [
     "ScoreError",
     "SizeMismatchError",
     "check_sizes",
+    "explain",
+    "format_explain",
+    "matching",
     "gt_key",
     "list_sr_files",
     "match_files",
@@ -283,6 +287,8 @@ def score_match(
     sr_img = _sr_for_gt(imaging.read_image(match.sr), gt_img, match.sr)
     gt = proto.gt_y(gt_img, scale)
     sr = proto.sr_y(sr_img)
+    if proto.crop_sr:
+        sr = sr[: gt.shape[0], : gt.shape[1]]
     if gt.shape != sr.shape:
         raise SizeMismatchError(
             f"{match.sr.name} is {sr.shape[0]}x{sr.shape[1]} px but GT {match.gt.name} "
@@ -340,6 +346,7 @@ def score_folder(
                 "scale": scale,
                 "image": m.gt.name,
                 **{name: v[name] for name in METRICS},
+                **{name: v.get(name, float("nan")) for name in names if name not in METRICS},
                 "seconds": float("nan"),
                 "status": "ok",
                 "device": "-",
@@ -349,3 +356,51 @@ def score_folder(
             }
         )
     return rows
+
+
+# ------------------------------------------------------------------------------ explain
+#: Two means closer than this (dB) are taken as the same published figure (2-decimal tables).
+MATCH_TOLERANCE = 0.005
+
+
+def explain(
+    matches: Sequence[Match], scale: int, protocols: Sequence[str] = EXPLAIN_ORDER,
+    jobs: int = 1,
+) -> pd.DataFrame:
+    """Mean PSNR/SSIM of the same SR images under every protocol variant.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``protocol, psnr, ssim, n, description``, one row per protocol, in order.
+    """
+    out = []
+    for name in protocols:
+        proto = get_protocol(name)
+        rows = score_folder(matches, scale, method="-", weights="-", protocol=proto,
+                            names=("psnr", "ssim"), jobs=jobs)
+        out.append({"protocol": proto.name, "psnr": float(np.mean([r["psnr"] for r in rows])),
+                    "ssim": float(np.mean([r["ssim"] for r in rows])), "n": len(rows),
+                    "description": proto.description})
+    return pd.DataFrame(out)
+
+
+def matching(table: pd.DataFrame, target: float, tol: float = MATCH_TOLERANCE) -> list[str]:
+    """The protocols whose mean PSNR is within ``tol`` dB of ``target``."""
+    return [r["protocol"] for _, r in table.iterrows() if abs(r["psnr"] - target) <= tol]
+
+
+def format_explain(table: pd.DataFrame, target: float | None = None) -> str:
+    """The explain table; with ``target``, a last line ``matches: ...`` (or ``matches: none``)."""
+    width = max(len(p) for p in table["protocol"])
+    head = "" if target is None else f" {'- target':>9}"
+    lines = [f"{'protocol':<{width}} {'PSNR':>9}{head} {'SSIM':>8}  {'n':>3}  what it does"]
+    for _, r in table.iterrows():
+        diff = "" if target is None else f" {r['psnr'] - target:>+9.4f}"
+        lines.append(f"{r['protocol']:<{width}} {r['psnr']:>9.4f}{diff} {r['ssim']:>8.5f}  "
+                     f"{int(r['n']):>3}  {r['description']}")
+    if target is not None:
+        found = matching(table, target)
+        lines.append(f"matches: {', '.join(found) if found else 'none'} "
+                     f"(target {target:.3f} dB, within {MATCH_TOLERANCE} dB)")
+    return "\n".join(lines)

@@ -47,7 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's benchmark
 
-from benchmark import cli, data, harness, imaging, registry, speed, train, weights  # noqa: E402
+from benchmark import data, harness, imaging, registry, sources, speed, train, weights  # noqa: E402
 
 TRAIN_METHODS = ("vdsr", "drcn", "drrn_b1u9", "drrn_b1u25")
 SCALES = (2, 3, 4)
@@ -171,7 +171,7 @@ def fast_training_section(device: torch.device, sizes: Sizes, minutes: float,
     method = "drrn_b1u9"
     batch = train.plan_training(method, "fast", sizes.recipe).params["batch_size"]
     iterations = sizes.fast_iterations or max(10, round(minutes * 60 * optimised_pps / batch))
-    overrides = {**cli.training_data_fallback("fast", root, offline=True), **sizes.recipe,
+    overrides = {**sources.training_data_fallback("fast", root, offline=True), **sizes.recipe,
                  "iterations": iterations}
     start = time.perf_counter()
     path = train.train(method, recipe="fast", overrides=overrides,
