@@ -540,17 +540,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not spec.trainable:
         raise UsageError(f"{spec.name} has nothing to train")
     config = {"channels": args.width} if args.width else None
+    overrides = parse_overrides(args.set)
+    scales = [int(s) for s in _csv_list(args.scales)] if args.scales else None
+    if scales and spec.recipe.get("per_scale_models"):
+        groups = [[s] for s in scales]
+    else:
+        groups = [scales]
     with train.cpu_threads(args.train_threads, args.device):
-        path = train.train(
-            spec.name, recipe=sources.resolve_recipe(args.recipe, args.device),
-            overrides=parse_overrides(args.set), config=config,
-            iterations=args.iterations,
-            batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-            bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
-            data_root=data.resolve_data_root(args.data_root), offline=args.offline,
-            out_dir=args.weights_dir, resume=args.resume, progress=not args.quiet,
-        )
-    print(path)
+        for group in groups:
+            path = train.train(
+                spec.name, recipe=sources.resolve_recipe(args.recipe, args.device),
+                overrides={**overrides, **({"scales": group} if group else {})}, config=config,
+                iterations=args.iterations,
+                batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
+                data_root=data.resolve_data_root(args.data_root), offline=args.offline,
+                out_dir=args.weights_dir, resume=args.resume, progress=not args.quiet,
+            )
+            print(path)
     return 0
 
 
@@ -662,8 +669,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="training recipe override (JSON value) for methods trained by this "
                      "run, e.g. --set iterations=6000; repeatable")
     run.add_argument("--train-threads", type=int, default=None, metavar="N",
-                     help="torch threads for CPU training (default 1: measured fastest on a "
-                     "busy 2-core machine)")
+                     help="torch threads for CPU training (default: the cores the load "
+                     "average leaves idle; measured in train.cpu_threads)")
     run.add_argument("--weights-dir", help="trained checkpoints (default: weights/)")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
@@ -767,6 +774,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("method")
     tr.add_argument("--recipe", default="auto", choices=["auto", "quick", "fast", "paper"],
                     help="default auto: fast on a CUDA device, quick on a CPU")
+    tr.add_argument("--scales", default=None, metavar="S,...",
+                    help="scales to train on (default: the recipe's); a method with one model "
+                    "per scale (srcnn) trains one checkpoint per scale")
     tr.add_argument("--iterations", type=int)
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--lr", type=float)
@@ -782,8 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue a partial run of the same plan (default)")
     tr.add_argument("--data-root")
     tr.add_argument("--train-threads", type=int, default=None, metavar="N",
-                     help="torch threads for CPU training (default 1: measured fastest on a "
-                     "busy 2-core machine)")
+                     help="torch threads for CPU training (default: the cores the load "
+                     "average leaves idle; measured in train.cpu_threads)")
     tr.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
     tr.add_argument("--offline", action="store_true", help="never download missing data")
     tr.add_argument("--quiet", action="store_true")
@@ -801,7 +811,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="recipe override (JSON value), e.g. --set batch_size=64; repeatable")
     sp.add_argument("--train-threads", type=int, default=None, metavar="N",
-                    help="torch threads on a CPU (default 1, as `train`)")
+                    help="torch threads on a CPU (default: the idle cores, as `train`)")
     sp.set_defaults(func=cmd_speed)
 
     co = sub.add_parser(

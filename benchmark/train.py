@@ -31,7 +31,9 @@ training   train_set, scales, patch_size, stride, augment ("dihedral8" | "none")
            "constant"), lr_step_epochs, lr_gamma, warmup_iters, min_lr, clip (None |
            "global_norm" | "value"), clip_theta, init ("model" | "he"), out_init_scale,
            loss ("mse" | "mse_half_sum" | "recursive_supervision"), alpha_start, alpha_end,
-           alpha_decay, max_width
+           alpha_decay, max_width, train_config (model config overrides for the training
+           network only, e.g. SRCNN's 'valid' convolutions: same weights, no padding; the
+           checkpoint records the evaluation config)
 execution  bf16, channels_last, compile (``"auto"`` or a bool; see
            :func:`resolve_execution`), log_every, val_every, ckpt_every, val_set, val_scale
 
@@ -99,7 +101,7 @@ _PAPER: dict[str, Any] = {
     # model and loss
     "init": "he", "out_init_scale": 1.0, "loss": "mse",
     "alpha_start": 1.0, "alpha_end": 0.0, "alpha_decay": 0.5,
-    "max_width": None,
+    "max_width": None, "train_config": {},
     # execution (not part of the checkpoint key)
     "bf16": False, "channels_last": "auto", "compile": "auto",
     "log_every": 100, "val_every": EPOCH_ITERS, "ckpt_every": 2000,
@@ -364,9 +366,18 @@ def scale_output_conv(model: nn.Module, factor: float) -> None:
 
 
 # ------------------------------------------------------------------------------------- losses
+def centre_like(target: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The centre of ``target`` of ``out``'s spatial size (the label of a 'valid' network)."""
+    dy, dx = (target.shape[-2] - out.shape[-2]) // 2, (target.shape[-1] - out.shape[-1]) // 2
+    if dy == dx == 0:
+        return target
+    return target[..., dy:dy + out.shape[-2], dx:dx + out.shape[-1]]
+
+
 def half_sse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Caffe's EuclideanLoss: ``1/(2N) sum ||out - target||^2`` with N the batch size."""
-    return (out.float() - target).square().sum() / (2 * target.shape[0])
+    """Caffe's EuclideanLoss: ``1/(2N) sum ||out - target||^2`` with N the batch size; a
+    smaller ``out`` (a 'valid' training network) is compared with the centre of ``target``."""
+    return (out.float() - centre_like(target, out)).square().sum() / (2 * target.shape[0])
 
 
 def alpha_at(it: int, params: Mapping[str, Any]) -> float:
@@ -662,7 +673,7 @@ def train(
     # ---- model, optimiser
     torch.manual_seed(plan.seed)
     spec = get_method(method)
-    model = create_model(method, **plan.config)
+    model = create_model(method, **{**plan.config, **p["train_config"]})
     if p["init"] == "he":
         he_init(model)
     scale_output_conv(model, p["out_init_scale"])
@@ -692,7 +703,9 @@ def train(
     ilr_bank, gt_bank = bank.to_tensors(dev, max_patches=p["max_patches"], seed=plan.seed)
     sampler = PatchSampler(ilr_bank, gt_bank, p["batch_size"],
                            augment_patches=p["augment"] == "dihedral8", seed=plan.seed)
-    val_run = harness.MethodRun(spec, plan.config, model)
+    # The evaluation network: the trained one, or its twin when train_config changes it.
+    val_model = create_model(method, **plan.config).to(dev) if p["train_config"] else model
+    val_run = harness.MethodRun(spec, plan.config, val_model)
 
     # ---- resume
     start, prior_seconds = 0, 0.0
@@ -793,6 +806,8 @@ def train(
                 rate = (done - tick_it) * p["batch_size"] / max(now - tick, 1e-9)
                 val_psnr = None
                 if validating and ctx.is_main:
+                    if val_model is not model:
+                        val_model.load_state_dict(model.state_dict())
                     val_psnr = validate(val_run, val_pairs, ex["val_scale"], dev)
                 if log is not None:
                     log.write(iteration=done, epoch=sampler.epoch, loss=f"{mean_loss:.6g}",
@@ -890,17 +905,25 @@ def find_or_train(
                  resume=True, progress=progress)
 
 
+def idle_cores() -> int:
+    """CPU cores this process may use that the 1-minute load average leaves idle (at least 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - int(os.getloadavg()[0] + 0.5))
+
+
 @contextlib.contextmanager
 def cpu_threads(threads: int | None, device: str | torch.device = "auto") -> Iterator[None]:
-    """Run CPU training on ``threads`` torch threads (default 1), then restore the setting.
+    """Run CPU training on ``threads`` torch threads, then restore the setting.
 
-    Measured on the 2-core machine: one thread trained drrn_b1u9 (quick) at 13.9 it/s, two
-    threads at 0.4 it/s while any other process used part of a core (oneDNN's threads wait
-    on each other), so one thread is the safe default for CPU training.
+    Default: :func:`idle_cores`. Measured side by side on the 2-core machine
+    (``scripts/bench_train.py``, load average 0.4-1.0): channels_last trained srcnn_915 at
+    1,085 patches/s on two threads vs 666 on one (1.63x) and drrn_b1u9 (quick) at 260 vs 161
+    (1.62x); but with another process on one core, two threads collapsed (drrn_b1u9 0.4 it/s
+    vs 13.9 on one: oneDNN's threads wait on each other). So all idle cores, never more.
     """
     previous = torch.get_num_threads()
     if harness.resolve_device(str(device)).type == "cpu":
-        torch.set_num_threads(threads or 1)
+        torch.set_num_threads(threads or idle_cores())
     try:
         yield
     finally:
