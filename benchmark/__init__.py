@@ -7,7 +7,13 @@ PROTOCOL = "drrn-matlab-v1"
 
 __all__ = [
     "MethodSpec",
+    "Run",
+    "ablate",
     "compare",
+    "load_results",
+    "run",
+    "score",
+    "train",
     "PROTOCOL",
     "__version__",
     "create_model",
@@ -17,9 +23,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy: ``benchmark.compare`` imports scipy/pandas only when used
-    if name == "compare":
-        from benchmark.comparison import compare
+#: The public API, imported on first use (so ``import benchmark`` stays light):
+#: name -> module that defines it.
+_LAZY = {"run": "api", "score": "api", "train": "api", "ablate": "api", "Run": "api",
+         "load_results": "api", "compare": "comparison"}
 
-        return compare
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"benchmark.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'benchmark' has no attribute {name!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -16,7 +15,6 @@ from benchmark.weights import WeightsError
 EXIT_SKIPPED = 3  # the run finished, but some images could not be evaluated
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 INTERRUPTED = "interrupted; results already written are intact"
-STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
 
 
 class UsageError(ValueError):
@@ -27,86 +25,44 @@ def _csv_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def parse_scales(text: str) -> list[int]:
-    """``"2,3,4"`` -> ``[2, 3, 4]``; each scale an integer >= 2, no duplicates."""
-    scales: list[int] = []
-    for item in _csv_list(text):
-        try:
-            scale = int(item)
-        except ValueError:
-            raise UsageError(f"--scales: {item!r} is not an integer (use e.g. --scales 2,3,4)") from None
-        if scale < 2 or scale > 8:
-            raise UsageError(f"--scales: {scale} is outside the supported range 2..8")
-        if scale in scales:
-            raise UsageError(f"--scales: {scale} is listed twice")
-        scales.append(scale)
-    if not scales:
-        raise UsageError("--scales: no scale given")
-    return scales
+def _checked(option: str, check: Callable[[Any], Any], value: Any) -> Any:
+    """``check(value)`` with its :class:`api.RequestError` as a one-line ``--option:`` error."""
+    from benchmark import api
 
-
-def parse_methods(text: str) -> list[registry.MethodSpec]:
-    names = _csv_list(text)
-    if not names:
-        raise UsageError("--methods: no method given")
-    if len(set(names)) != len(names):
-        raise UsageError(f"--methods: a method is listed twice in {text!r}")
     try:
-        return [registry.get_method(name) for name in names]
-    except registry.UnknownMethodError as exc:
-        raise UsageError(f"--methods: {exc}") from None
+        return check(value)
+    except api.RequestError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def parse_scales(text: str) -> list[int]:
+    """``"2,3,4"`` -> ``[2, 3, 4]``; each scale an integer in 2..8, no duplicates."""
+    from benchmark import api
+
+    return _checked("--scales", api.check_scales, _csv_list(text))
+
+
+def parse_methods(text: str) -> list[Any]:
+    """``"drrn,vdsr"`` -> their registered specs."""
+    from benchmark import api
+
+    return _checked("--methods", api.method_specs, _csv_list(text))
 
 
 def parse_datasets(text: str) -> list[str]:
-    names: list[str] = []
-    for item in _csv_list(text):
-        try:
-            name = data.get_dataset(item).name
-        except data.UnknownDatasetError as exc:
-            raise UsageError(f"--datasets: {exc}") from None
-        if name in names:
-            raise UsageError(f"--datasets: {name!r} is listed twice")
-        names.append(name)
-    if not names:
-        raise UsageError("--datasets: no dataset given")
-    return names
+    from benchmark import api
+
+    return _checked("--datasets", api.check_datasets, _csv_list(text))
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
     """The protocol's metrics (psnr, ssim, ifc) and sewar's extended ones (``extmetrics``)."""
-    from benchmark import extmetrics
+    from benchmark import api
 
-    names = _csv_list(text)
-    known = [*harness.METRICS, *extmetrics.EXTENDED]
-    for name in names:
-        if name in extmetrics.NOT_OFFERED:
-            raise UsageError(f"--metrics: {extmetrics.NOT_OFFERED[name]}; not offered")
-        if name not in known:
-            raise UsageError(
-                f"--metrics: unknown metric {name!r}{registry.suggest(name, known)};"
-                f" known: {', '.join(known)}"
-            )
-    return tuple(names)
+    return _checked("--metrics", api.check_metrics, _csv_list(text))
 
 
 # ----------------------------------------------------------------------------------- run
-def source_plan(args: argparse.Namespace, specs: list[registry.MethodSpec],
-                scales: list[int], root: Path) -> sources.SourcePlan:
-    """What ``run``'s options say about where each model comes from."""
-    try:
-        weights = sources.parse_weights(args.weights, specs)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    return sources.SourcePlan(
-        scales=scales, weights=weights,
-        recipe=sources.resolve_recipe(args.recipe, args.device) if args.recipe else None,
-        overrides=parse_overrides(args.set), offline=args.offline, data_root=root,
-        weights_dir=args.weights_dir, weights_search=list(args.weights_search or []),
-        device=args.device, train_threads=args.train_threads, tile=args.tile,
-        progress=not args.quiet,
-    )
-
-
 def refresh_report(args: argparse.Namespace) -> None:
     """Rebuild the HTML report beside ``--results-dir`` unless ``--no-report`` was given."""
     if args.no_report:
@@ -118,157 +74,48 @@ def refresh_report(args: argparse.Namespace) -> None:
         print(f"report: {index}")
 
 
-def load_images(
-    names: list[str] | None, root: Path, *, offline: bool, progress: bool
-) -> dict[str, list[data.ImageRef]]:
-    """Verified image lists per dataset (downloading what is missing unless ``offline``).
-
-    ``names=None`` is the default job: the paper's four test sets, or the embedded
-    ``sample`` set when they are absent and cannot be downloaded (an offline machine).
-    """
-    if names is not None:
-        return {name: data.list_images(name, root, offline=offline, progress=progress)
-                for name in names}
-    try:
-        return {name: data.list_images(name, root, offline=offline, progress=progress)
-                for name in STANDARD_SETS}
-    except data.DatasetError as exc:
-        print(f"note: the standard test sets are not available ({exc}); "
-              "evaluating the embedded 'sample' set instead", file=sys.stderr)
-        return {"sample": data.list_images("sample", root, offline=True, progress=progress)}
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark import api
+
     specs = parse_methods(args.methods)
     scales = parse_scales(args.scales)
     metric_names = parse_metrics(args.metrics)
     dataset_names = parse_datasets(args.datasets) if args.datasets else None
-    jobs = args.jobs or (os.cpu_count() or 1)
-    device = harness.resolve_device(args.device)
-    root = data.resolve_data_root(args.data_root)
-    plan = source_plan(args, specs, scales, root)
-    cache_dir = Path(args.cache_dir) if args.cache_dir else data.cache_dir()
-    times = harness.StageTimes()
-    wall_start = time.perf_counter()
+    try:
+        weights = sources.parse_weights(args.weights, specs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
-    images = load_images(dataset_names, root, offline=args.offline, progress=not args.quiet)
-    request = {"methods": [s.name for s in specs], "datasets": list(images), "scales": scales,
-               "metrics": list(metric_names), "self_ensemble": "x8" if args.self_ensemble else ""}
-    run_id, run_dir, done_rows = open_run(args, request)  # checks a --resume folder first
-    runs = sources.build_runs(specs, plan)
-    for run in runs if args.self_ensemble else []:
-        run.ensemble = "x8" if run.spec.trainable else ""  # bicubic's ensemble is bicubic
-    if run_dir is None:
-        run_id, run_dir = results.new_run_dir(Path(args.results_dir))
-    print("models:\n" + "\n".join(f"  {sources.describe(r)}" for r in runs))
-    pairs = harness.prepare_pairs(
-        images, scales, cache_dir=cache_dir, jobs=jobs, times=times, progress=not args.quiet
-    )
-    done = {harness.row_key(r) for r in done_rows}
-    announce_estimate(runs, pairs, device, done)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    version = results.code_version()
-    meta: dict[str, Any] = {
-        "run_id": run_id, "command": sys.argv, "protocol": PROTOCOL, "version": version,
-        "data_root": str(root), "request": request, "datasets": request["datasets"],
-        "scales": scales, "methods": request["methods"],
-        "models": [sources.describe(r) for r in runs], "device": str(device), "jobs": jobs,
-        "self_ensemble": request["self_ensemble"], "state": "running",
-    }
-    rows = list(done_rows)
+    def announce(text: str) -> None:  # the models block on stdout, notes on stderr
+        print(text, file=sys.stdout if text.startswith("models:") else sys.stderr)
 
-    def checkpoint(new: list[dict[str, Any]]) -> None:
-        for row in new:
-            row.update(run_id=run_id, timestamp=stamp, version=version)
-        rows.extend(new)
-        results.write_run(run_dir, rows, meta)
-
-    results.write_run(run_dir, rows, meta)
-    harness.evaluate(
-        runs, pairs, metric_names=metric_names, device=device, jobs=jobs, times=times,
-        progress=not args.quiet, on_rows=checkpoint, done=done,
-        on_output=harness.image_saver(run_dir) if args.save_images else None,
-    )
-    wall = time.perf_counter() - wall_start
-    meta.update(state="complete", wall_seconds=wall, stage_seconds=dict(times.seconds),
-                evaluations=len(rows) - len(done_rows), resumed_rows=len(done_rows))
-    summary = results.write_run(run_dir, rows, meta)
-    print(results.format_summary(summary))
-    print("models:\n" + "\n".join(f"  {line}" for line in meta["models"]))
-    print_run_warnings(summary)
-    resumed = f" ({len(done_rows)} rows kept from before)" if done_rows else ""
-    print(f"\n{len(rows) - len(done_rows)} evaluations in {wall:.1f} s{resumed}; "
-          f"results in {run_dir}")
+    try:
+        result = api.run(
+            specs, dataset_names, scales, metrics=metric_names, weights=weights,
+            recipe=args.recipe, overrides=parse_overrides(args.set), data_root=args.data_root,
+            results_dir=args.results_dir, resume=args.resume, device=args.device,
+            jobs=args.jobs, offline=args.offline, self_ensemble=args.self_ensemble,
+            weights_dir=args.weights_dir, weights_search=args.weights_search or (),
+            train_threads=args.train_threads, tile=args.tile, save_images=args.save_images,
+            cache_dir=args.cache_dir, progress=not args.quiet, announce=announce,
+            command=sys.argv,
+        )
+    except api.RequestError as exc:
+        raise UsageError(f"--resume: {exc}" if args.resume else str(exc)) from None
+    meta = result.meta
+    print(results.format_summary(result.summary))
+    print("models:\n" + "\n".join(f"  {line}" for line in result.models))
+    if result.warnings:
+        print("\n" + "\n".join(result.warnings))
+    kept = meta["resumed_rows"]
+    resumed = f" ({kept} rows kept from before)" if kept else ""
+    print(f"\n{meta['evaluations']} evaluations in {meta['wall_seconds']:.1f} s{resumed}; "
+          f"results in {result.dir}")
     refresh_report(args)
-    skipped = [r for r in rows if r["status"] != "ok"]
-    for row in skipped:
+    for _, row in result.skipped.iterrows():
         print(f"skipped: {row['method']} {row['dataset']} x{row['scale']} {row['image']}: "
               f"{row['status']}", file=sys.stderr)
-    return EXIT_SKIPPED if skipped else 0
-
-
-def open_run(args: argparse.Namespace,
-             request: dict[str, Any]) -> tuple[str, Path | None, list[dict[str, Any]]]:
-    """``--resume DIR``: that folder and the rows it already holds; else ``("", None, [])``
-    (the caller makes a new run folder once the models are ready).
-
-    ``DIR`` that does not exist yet (or holds no run) starts a run there, so one command both
-    starts and continues a long run. A run folder of another request is refused.
-    """
-    if not args.resume:
-        return "", None, []
-    run_dir = Path(args.resume)
-    meta_path = run_dir / "run.json"
-    if not meta_path.is_file():
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UsageError(f"--resume: {run_dir} holds files but no run.json; not a run folder")
-        return run_dir.name, run_dir, []
-    import json
-
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    before = meta.get("request")
-    if before != request:
-        raise UsageError(f"--resume: {run_dir} is a run of {before}, not of {request}; "
-                         "give the same --methods, --datasets, --scales and --metrics")
-    frame = results.load_results(run_dir)
-    kept = frame[frame["run_id"].notna()].to_dict("records") if len(frame) else []
-    return str(meta.get("run_id", run_dir.name)), run_dir, kept
-
-
-def announce_estimate(runs: list[harness.MethodRun], pairs: list[harness.Pair],
-                      device: Any, done: set[Any]) -> None:
-    """Print each method's estimated forward time when the total is above a minute."""
-    from benchmark.modelinfo import model_stats
-
-    estimates = []
-    for run in runs:
-        todo = [p for p in pairs if (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
-        macs = model_stats(run.spec.name, **run.config)["macs_per_pixel"] or 0
-        estimates.append((run, harness.estimate_seconds(run, todo, device, int(macs))))
-    total = sum(sec for _, sec in estimates)
-    if total <= 60:
-        return
-    print(f"estimate: about {_duration(total)} of forward passes on {device}:", file=sys.stderr)
-    for run, sec in estimates:
-        if sec > 0:
-            print(f"  {sources.describe(run)}: ~{_duration(sec)}", file=sys.stderr)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def print_run_warnings(summary: Any) -> None:
-    """The integrity alarms of a run summary (``alarms.run_warnings``), after the table."""
-    from benchmark import alarms
-
-    lines = alarms.run_warnings(summary)
-    if lines:
-        print("\n" + "\n".join(lines))
+    return EXIT_SKIPPED if len(result.skipped) else 0
 
 
 # ------------------------------------------------------------------------------ datasets
@@ -292,7 +139,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         raise UsageError("--like names the set a dir: folder claims to be; it needs "
                          "--fingerprint and dir: NAMES")
     if args.fingerprint is not None:
-        return fingerprint_sets(names if args.names else list(STANDARD_SETS), args.like, root)
+        return fingerprint_sets(names if args.names else list(data.STANDARD_SETS), args.like, root)
     status = 0
     for name in names:
         report = data.verify_dataset(name, root)
@@ -348,9 +195,9 @@ def load_plugin_files(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------- score
 def cmd_score(args: argparse.Namespace) -> int:
-    from benchmark import imaging
+    from benchmark import api, imaging
     from benchmark import protocol as protocols
-    from benchmark import score
+    from benchmark import scoring
 
     try:
         proto = protocols.get_protocol(args.protocol)
@@ -377,46 +224,34 @@ def cmd_score(args: argparse.Namespace) -> int:
     jobs = args.jobs or (os.cpu_count() or 1)
     root = data.resolve_data_root(args.data_root)
     sr_dir = Path(args.sr).expanduser().resolve()
-    wall_start = time.perf_counter()
-
-    refs = data.list_images(datasets[0], root, offline=args.offline, progress=False)
+    errors = (scoring.ScoreError, imaging.ImageReadError, FileNotFoundError)
+    if args.explain:
+        refs = data.list_images(datasets[0], root, offline=args.offline, progress=False)
+        try:
+            matches, _ = scoring.match_files(refs, scoring.list_sr_files(sr_dir), scale, name)
+            scoring.check_sizes(matches, scale)
+            table = scoring.explain(matches, scale, jobs=jobs)
+        except errors as exc:
+            raise UsageError(str(exc)) from None
+        print(f"{datasets[0]} x{scale}, {len(matches)} images from {sr_dir}:")
+        print(scoring.format_explain(table, args.target))
+        return 0
     try:
-        matches, unmatched = score.match_files(refs, score.list_sr_files(sr_dir), scale, name)
-        score.check_sizes(matches, scale)
-        if args.explain:
-            table = score.explain(matches, scale, jobs=jobs)
-            print(f"{datasets[0]} x{scale}, {len(matches)} images from {sr_dir}:")
-            print(score.format_explain(table, args.target))
-            return 0
-        rows = score.score_folder(
-            matches, scale, method=name, weights=str(sr_dir), protocol=proto,
-            names=metric_names, jobs=jobs,
-        )
-    except (score.ScoreError, imaging.ImageReadError, FileNotFoundError) as exc:
+        result = api.score(sr_dir, datasets[0], scale, name=name, protocol=proto.name,
+                           metrics=metric_names, data_root=root, results_dir=args.results_dir,
+                           offline=args.offline, jobs=jobs, command=sys.argv)
+    except errors as exc:
         raise UsageError(str(exc)) from None
+    unmatched = result.meta["unmatched"]
     if unmatched:
-        shown = ", ".join(p.name for p in unmatched[:5])
         more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
         print(f"note: {len(unmatched)} file(s) in {sr_dir} fit no {datasets[0]} image at "
-              f"x{scale} and were not scored: {shown}{more}", file=sys.stderr)
-
-    run_id, run_dir = results.new_run_dir(Path(args.results_dir), label="score")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    version = results.code_version()
-    for row in rows:
-        row.update(run_id=run_id, timestamp=stamp, version=version)
-    wall = time.perf_counter() - wall_start
-    meta: dict[str, Any] = {
-        "run_id": run_id, "command": sys.argv, "protocol": proto.name, "version": version,
-        "data_root": str(root), "datasets": datasets, "scales": [scale], "methods": [name],
-        "sr_dir": str(sr_dir), "pairs": {m.gt.name: m.sr.name for m in matches},
-        "unmatched": [p.name for p in unmatched], "jobs": jobs, "wall_seconds": wall,
-        "evaluations": len(rows),
-    }
-    summary = results.write_run(run_dir, rows, meta)
+              f"x{scale} and were not scored: {', '.join(unmatched[:5])}{more}",
+              file=sys.stderr)
     print(f"protocol: {proto.name}")
-    print(results.format_summary(summary))
-    print(f"\n{len(rows)} images scored in {wall:.1f} s; results in {run_dir}")
+    print(results.format_summary(result.summary))
+    print(f"\n{result.meta['evaluations']} images scored in {result.meta['wall_seconds']:.1f} s;"
+          f" results in {result.dir}")
     refresh_report(args)
     return 0
 
@@ -534,30 +369,23 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from benchmark import train
+    from benchmark import api
 
     spec = parse_methods(args.method)[0]
     if not spec.trainable:
         raise UsageError(f"{spec.name} has nothing to train")
-    config = {"channels": args.width} if args.width else None
-    overrides = parse_overrides(args.set)
-    scales = [int(s) for s in _csv_list(args.scales)] if args.scales else None
-    if scales and spec.recipe.get("per_scale_models"):
-        groups = [[s] for s in scales]
-    else:
-        groups = [scales]
-    with train.cpu_threads(args.train_threads, args.device):
-        for group in groups:
-            path = train.train(
-                spec.name, recipe=sources.resolve_recipe(args.recipe, args.device),
-                overrides={**overrides, **({"scales": group} if group else {})}, config=config,
-                iterations=args.iterations,
-                batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
-                data_root=data.resolve_data_root(args.data_root), offline=args.offline,
-                out_dir=args.weights_dir, resume=args.resume, progress=not args.quiet,
-            )
-            print(path)
+    execution = {"batch_size": args.batch_size, "lr": args.lr, "bf16": args.bf16,
+                 "channels_last": args.channels_last, "compile": args.compile}
+    paths = api.train(
+        spec, args.recipe, parse_scales(args.scales) if args.scales else None,
+        overrides=parse_overrides(args.set),
+        config={"channels": args.width} if args.width else None, iterations=args.iterations,
+        seed=args.seed, device=args.device, data_root=args.data_root, offline=args.offline,
+        weights_dir=args.weights_dir, threads=args.train_threads, resume=args.resume,
+        progress=not args.quiet, **{k: v for k, v in execution.items() if v is not None},
+    )
+    for path in paths:
+        print(path)
     return 0
 
 
@@ -565,9 +393,9 @@ def cmd_speed(args: argparse.Namespace) -> int:
     from benchmark.speed import speed
 
     specs = [s for s in parse_methods(args.methods) if s.trainable]
-    from benchmark import train
+    from benchmark import trainer
 
-    with train.cpu_threads(args.train_threads, args.device):
+    with trainer.cpu_threads(args.train_threads, args.device):
         rows = speed([s.name for s in specs], args.device,
                      recipe=sources.resolve_recipe(args.recipe, args.device),
                      overrides=parse_overrides(args.set))
@@ -578,13 +406,13 @@ def cmd_speed(args: argparse.Namespace) -> int:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    from benchmark import ablate
+    from benchmark import ablation, api
 
     overrides = parse_overrides(args.set)
     if args.iterations:
         overrides["iterations"] = args.iterations
     try:
-        run_dir, summary, counts = ablate.run_ablation(
+        run_dir, summary, counts = api.ablate(
             _csv_list(args.studies), recipe=args.recipe, seeds=args.seeds, width=args.width,
             shapes=_csv_list(args.shapes) if args.shapes else None, overrides=overrides,
             datasets=parse_datasets(args.datasets), scales=parse_scales(args.scales),
@@ -595,7 +423,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
         )
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from exc
-    print(ablate.format_effects(summary))
+    print(ablation.format_effects(summary))
     print(f"\n{counts['run']} jobs run, {counts['cached']} cached; results in {run_dir} "
           f"(ablation.csv)")
     refresh_report(args)
@@ -670,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "run, e.g. --set iterations=6000; repeatable")
     run.add_argument("--train-threads", type=int, default=None, metavar="N",
                      help="torch threads for CPU training (default: the cores the load "
-                     "average leaves idle; measured in train.cpu_threads)")
+                     "average leaves idle; measured in trainer.cpu_threads)")
     run.add_argument("--weights-dir", help="trained checkpoints (default: weights/)")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
@@ -793,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-root")
     tr.add_argument("--train-threads", type=int, default=None, metavar="N",
                      help="torch threads for CPU training (default: the cores the load "
-                     "average leaves idle; measured in train.cpu_threads)")
+                     "average leaves idle; measured in trainer.cpu_threads)")
     tr.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
     tr.add_argument("--offline", action="store_true", help="never download missing data")
     tr.add_argument("--quiet", action="store_true")
@@ -834,7 +662,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "reusing finished checkpoints and evaluations, and state each effect "
                         "with a 95%% CI over seeds and a paired test over seeds x images.")
     ab.add_argument("studies", help="comma-separated studies: lrl,recursion,multipath,table4,grid,all")
-    ab.add_argument("--recipe", default="quick", choices=["quick", "fast", "paper"])
+    ab.add_argument("--recipe", default="auto", choices=["auto", "quick", "fast", "paper"],
+                    help="default auto: fast on a CUDA device, quick on a CPU")
     ab.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     ab.add_argument("--width", type=int, help="channels (default: 128, capped by the recipe)")
     ab.add_argument("--shapes", help="replace every study's B/U shapes, e.g. B1U1,B1U2")

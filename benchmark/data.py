@@ -39,6 +39,8 @@ PathLike = Union[str, "os.PathLike[str]"]  # str or any os.PathLike
 
 #: The repository's ``datasets`` folder: manifests, and the default data root.
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+#: The paper's four test sets, in its tables' order: the default job of ``run``.
+STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
 #: Read and hash in 1 MiB chunks: large enough that hashing runs at hashlib speed.
 CHUNK_SIZE = 1 << 20
 #: Natural photographs from scikit-image's package data (no network needed), in dir() order.

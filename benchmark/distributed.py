@@ -1,6 +1,6 @@
 """Data-parallel training of one model over several processes (torchrun + DDP).
 
-:func:`benchmark.train.train` calls :func:`context` first: under ``torchrun`` (RANK and
+:func:`benchmark.trainer.train` calls :func:`context` first: under ``torchrun`` (RANK and
 WORLD_SIZE set, WORLD_SIZE > 1) it joins the process group (nccl on CUDA, gloo on CPU), puts
 each rank on its own GPU (LOCAL_RANK), and the trainer then wraps the model in
 DistributedDataParallel. Every rank draws the same global batch from an identically seeded
@@ -118,15 +118,15 @@ def shard(batch: torch.Tensor, ctx: Context) -> torch.Tensor:
 
 
 def spawn_train(rank: int, world: int, port: int, kwargs: dict[str, Any]) -> None:
-    """``torch.multiprocessing.spawn`` target: ``train.train(**kwargs)`` as one rank of
+    """``torch.multiprocessing.spawn`` target: ``trainer.train(**kwargs)`` as one rank of
     ``world`` on CPU (gloo), as torchrun would start it (tests, single-machine use)."""
-    from benchmark import train
+    from benchmark import trainer
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
     torch.set_num_threads(1)
     try:
-        train.train(**kwargs)
+        trainer.train(**kwargs)
     finally:
         # A spawned process joins its children at exit; loky's idle pool (the patch bank's
         # workers) would otherwise keep it alive for loky's 300 s idle timeout.

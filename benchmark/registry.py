@@ -49,7 +49,7 @@ class MethodSpec:
         Inference precision, ``"float32"`` or ``"float64"``. Fixed methods run in float64 so
         that the protocol's rounding of ILR is bit-exact.
     recipe : dict
-        Default training recipe overrides for this method (see ``benchmark.train``).
+        Default training recipe overrides for this method (see ``benchmark.trainer``).
     published : dict
         Published ``(psnr, ssim)`` per ``(dataset, scale)``; absent cells are unknown.
     description : str

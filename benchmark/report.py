@@ -81,7 +81,7 @@ _NUMBER_COLUMNS = ["psnr", "ssim", "ifc", "seconds"]
 #: Recipes that reproduce (or are) the published training: comparable to the paper.
 COMPARABLE_RECIPES = frozenset({"-", "", "paper", "released", "official", "published",
                                 "pretrained"})
-STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
+STANDARD_SETS = data.STANDARD_SETS
 TABLE2_ROWS = [(d, s) for d in STANDARD_SETS for s in (2, 3, 4)]
 TABLE3_ROWS = [(d, s) for d in ("set5", "set14", "urban100") for s in (2, 3, 4)]
 #: Methods of the paper's Table 2, in its column order (shown even without our results).
@@ -1217,7 +1217,7 @@ def default_out_dir(results_dir: str | os.PathLike[str]) -> Path:
 
 def default_weights_dirs(results_dir: str | os.PathLike[str]) -> list[Path]:
     """Where training logs are looked for: ``<repo>/weights`` and ``<results_dir>/../weights``."""
-    from benchmark.train import DEFAULT_WEIGHTS_DIR
+    from benchmark.trainer import DEFAULT_WEIGHTS_DIR
 
     dirs = [Path(DEFAULT_WEIGHTS_DIR), Path(results_dir).resolve().parent / "weights"]
     return list(dict.fromkeys(p.resolve() for p in dirs))

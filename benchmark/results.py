@@ -13,6 +13,8 @@ import os
 import secrets
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -51,6 +53,25 @@ def code_version() -> str:
         return f"{sha}-dirty" if dirty else sha
     except (OSError, subprocess.SubprocessError):
         return __version__
+
+
+@dataclass
+class RunStamp:
+    """What every row of one run carries: its run id, one timestamp and the code version
+    (the one stamper of ``run``, ``score`` and ``ablate``)."""
+
+    run_id: str
+    version: str = field(default_factory=lambda: code_version())
+    timestamp: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def apply(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stamp ``rows`` in place; returns them."""
+        for row in rows:
+            row.update(run_id=self.run_id, timestamp=self.timestamp, version=self.version)
+        return rows
+
+    def fields(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "timestamp": self.timestamp, "version": self.version}
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -226,9 +247,7 @@ def _extended_lines(summary: pd.DataFrame) -> list[str]:
 
 def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any]) -> pd.DataFrame:
     """Write ``per_image.csv``, ``summary.csv`` and ``run.json`` atomically; return the summary."""
-    per_image = pd.DataFrame(list(rows))
-    extra = [c for c in per_image.columns if c not in PER_IMAGE_COLUMNS]
-    per_image = per_image.reindex(columns=PER_IMAGE_COLUMNS + extra)
+    per_image = per_image_frame(rows)
     summary = summarize(per_image)
     atomic_write_csv(run_dir / "per_image.csv", per_image)
     atomic_write_csv(run_dir / "summary.csv", summary)
@@ -244,6 +263,29 @@ DTYPES = {"run_id": "string", "timestamp": "string", "method": "string", "config
           "threads": "Int64", "protocol": "string", "version": "string"}
 
 
+def per_image_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a frame in the ``per_image.csv`` column order (extra columns after)."""
+    per_image = pd.DataFrame(list(rows))
+    extra = [c for c in per_image.columns if c not in PER_IMAGE_COLUMNS]
+    return per_image.reindex(columns=PER_IMAGE_COLUMNS + extra)
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the column types of ``DTYPES`` (text as str objects, NaN for missing)."""
+    frame = frame.copy()
+    for column, dtype in DTYPES.items():
+        if column not in frame.columns:
+            continue
+        if dtype == "string":
+            frame[column] = pd.Series([None if pd.isna(v) else str(v) for v in frame[column]],
+                                      index=frame.index, dtype=object)
+        elif dtype == "Int64":
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
+        else:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(dtype)
+    return frame
+
+
 def load_results(path: str | Path) -> pd.DataFrame:
     """The rows of a run folder (or a ``per_image.csv``) with the explicit column types of
     ``DTYPES``; missing values are NaN / <NA>; an empty frame for a run with no rows yet."""
@@ -251,13 +293,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
     csv = path / "per_image.csv" if path.is_dir() else path
     if not csv.is_file():
         return pd.DataFrame(columns=PER_IMAGE_COLUMNS)
-    frame = pd.read_csv(csv, dtype={k: v for k, v in DTYPES.items() if k != "threads"},
-                        keep_default_na=False, na_values=[""])
-    frame["threads"] = pd.to_numeric(frame.get("threads"), errors="coerce").astype("Int64")
-    return frame.astype({c: object for c in frame.columns if str(frame[c].dtype) == "string"})
-
-
-def read_results(results_dir: Path) -> pd.DataFrame:
-    """Concatenate every run's ``per_image.csv`` under ``results_dir`` (skipping partial runs)."""
-    frames = [pd.read_csv(p) for p in sorted(Path(results_dir).glob("*/per_image.csv"))]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PER_IMAGE_COLUMNS)
+    text = [k for k, v in DTYPES.items() if v == "string"]
+    frame = pd.read_csv(csv, dtype={k: str for k in text}, keep_default_na=False,
+                        na_values=[""])
+    return typed(frame)

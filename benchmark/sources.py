@@ -39,7 +39,7 @@ class SourcePlan:
     train_threads: int | None = None
     tile: int | None = None
     progress: bool = True
-    fallback_checked: bool = False
+    fallbacks: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 def resolve_recipe(name: str, device: str) -> str:
@@ -49,17 +49,23 @@ def resolve_recipe(name: str, device: str) -> str:
     return "fast" if harness.resolve_device(device).type == "cuda" else "quick"
 
 
-def training_data_fallback(recipe: str, root: Path | None, offline: bool) -> dict[str, Any]:
+def training_data_fallback(recipe: str, root: Path | None, offline: bool,
+                           method: str | None = None) -> dict[str, Any]:
     """Recipe overrides for a machine that cannot have the recipe's data.
 
     The recipe's training set (train291) and validation set (Set5) are fetched when missing
     unless ``offline``; when that fails, training uses the embedded ``sample_train`` photographs
     and validates on ``sample``, said here and recorded in the checkpoint and every row's
-    ``recipe`` ("quick(x2, on sample_train)").
+    ``recipe`` ("quick(x2, on sample_train)"). With ``method``, its own recipe's sets (e.g.
+    SRCNN's T91) are the ones checked.
     """
-    from benchmark import data, train
+    from benchmark import data, trainer
 
-    params = train.recipe_params(recipe)
+    if method is None:
+        params = trainer.recipe_params(recipe)
+    else:
+        plan = trainer.plan_training(method, recipe)
+        params = {**plan.params, **plan.execution}
     out: dict[str, Any] = {}
     for key, fallback in (("train_set", "sample_train"), ("val_set", "sample")):
         try:
@@ -136,13 +142,13 @@ def describe(run: harness.MethodRun) -> str:
 
 def _load(spec: registry.MethodSpec, path: Path, weights_label: str, recipe_default: str,
           scales: Sequence[int] | None, plan: SourcePlan) -> harness.MethodRun:
-    from benchmark import train, weights
+    from benchmark import trainer, weights
 
     state, overrides, meta = weights.import_weights(spec.name, path)
     config = registry.resolve_config(spec.name, **overrides)
     model = weights.load_state(registry.create_model(spec.name, **config), state, source=str(path))
     return harness.MethodRun(
-        spec, config, model, weights=weights_label, recipe=train.recipe_label(meta, recipe_default),
+        spec, config, model, weights=weights_label, recipe=trainer.recipe_label(meta, recipe_default),
         tile=plan.tile, scales=tuple(scales) if scales is not None else None,
     )
 
@@ -190,19 +196,18 @@ def _checkpoint_scales(spec: registry.MethodSpec, path: Path) -> list[int] | Non
 
 def _trained_runs(spec: registry.MethodSpec, plan: SourcePlan) -> list[harness.MethodRun]:
     """Train (or reuse) on the run's scales: one multi-scale model, or one per scale."""
-    from benchmark import train
+    from benchmark import trainer
 
     recipe = resolve_recipe(plan.recipe or "auto", plan.device)
-    params = train.recipe_params(recipe)
-    if not plan.fallback_checked:
-        plan.overrides = {**training_data_fallback(recipe, plan.data_root, plan.offline),
-                          **plan.overrides}
-        plan.fallback_checked = True
+    params = trainer.recipe_params(recipe)
+    if (spec.name, recipe) not in plan.fallbacks:
+        plan.fallbacks[spec.name, recipe] = training_data_fallback(
+            recipe, plan.data_root, plan.offline, spec.name)
     groups = [[s] for s in plan.scales] if spec.recipe.get("per_scale_models") \
         else [sorted(plan.scales)]
     runs = []
     for scales in groups:
-        overrides: Mapping[str, Any] = dict(plan.overrides)
+        overrides: Mapping[str, Any] = {**plan.fallbacks[spec.name, recipe], **plan.overrides}
         trained = sorted(int(x) for x in overrides.get("scales", params["scales"]))
         if "scales" in overrides and not set(scales) <= set(trained):
             print(f"note: {spec.name} is trained on x{', x'.join(map(str, trained))} (--set "
@@ -213,8 +218,8 @@ def _trained_runs(spec: registry.MethodSpec, plan: SourcePlan) -> list[harness.M
                   f"x{', x'.join(map(str, scales))}, the scales this run evaluates",
                   file=sys.stderr)
             overrides = {**overrides, "scales": scales}
-        with train.cpu_threads(plan.train_threads, plan.device):
-            path = train.find_or_train(
+        with trainer.cpu_threads(plan.train_threads, plan.device):
+            path = trainer.find_or_train(
                 spec.name, recipe, overrides, data_root=plan.data_root, offline=plan.offline,
                 weights_dir=plan.weights_dir, device=plan.device, progress=plan.progress)
         per_scale = scales if len(groups) > 1 else None

@@ -24,7 +24,7 @@ import torch.nn as nn
 
 from benchmark import harness
 from benchmark.registry import create_model
-from benchmark.train import alpha_at, forward_loss, make_optimizer, plan_training, resolve_execution
+from benchmark.trainer import alpha_at, forward_loss, make_optimizer, plan_training, resolve_execution
 
 
 def _build(method: str, config: Mapping[str, Any], device: torch.device, channels_last: bool,

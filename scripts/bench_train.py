@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's benchmark
 
 from benchmark.speed import TrainStep, make_train_step, time_steps
-from benchmark.train import plan_training, resolve_execution
+from benchmark.trainer import plan_training, resolve_execution
 
 CPU = torch.device("cpu")
 #: (method, recipe overrides) of the two trainings measured.

@@ -47,7 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's benchmark
 
-from benchmark import data, harness, imaging, registry, sources, speed, train, weights  # noqa: E402
+from benchmark import data, harness, imaging, registry, sources, speed, trainer, weights# noqa: E402
 
 TRAIN_METHODS = ("vdsr", "drcn", "drrn_b1u9", "drrn_b1u25")
 SCALES = (2, 3, 4)
@@ -83,9 +83,9 @@ class Sizes:
 
 def fast_options(device: torch.device) -> dict[str, bool]:
     """bf16 / channels_last / compile as the `fast` recipe resolves them on ``device``."""
-    execution = {k: v for k, v in train.recipe_params("fast").items()
-                 if k in train.EXECUTION_KEYS}
-    resolved = train.resolve_execution(execution, device)
+    execution = {k: v for k, v in trainer.recipe_params("fast").items()
+                 if k in trainer.EXECUTION_KEYS}
+    resolved = trainer.resolve_execution(execution, device)
     return {k: resolved[k] for k in ("bf16", "channels_last", "compile")}
 
 
@@ -103,7 +103,7 @@ def train_section(device: torch.device, sizes: Sizes) -> dict[str, Any]:
     """Training patches/s per method, eager fp32 vs the `fast` recipe's options."""
     rows: dict[str, Any] = {}
     for method in TRAIN_METHODS:
-        plan = train.plan_training(method, "fast", sizes.recipe, config=sizes.config(method))
+        plan = trainer.plan_training(method, "fast", sizes.recipe, config=sizes.config(method))
         row: dict[str, Any] = {"batch": plan.params["batch_size"],
                                "patch": plan.params["patch_size"], "config": plan.config}
         for label, options in (("eager", PLAIN), ("optimised", fast_options(device))):
@@ -169,12 +169,12 @@ def fast_training_section(device: torch.device, sizes: Sizes, minutes: float,
                           optimised_pps: float, root: Path, out_dir: Path) -> dict[str, Any]:
     """drrn_b1u9 with the `fast` recipe for about ``minutes``, then Set5 x2/x3/x4."""
     method = "drrn_b1u9"
-    batch = train.plan_training(method, "fast", sizes.recipe).params["batch_size"]
+    batch = trainer.plan_training(method, "fast", sizes.recipe).params["batch_size"]
     iterations = sizes.fast_iterations or max(10, round(minutes * 60 * optimised_pps / batch))
     overrides = {**sources.training_data_fallback("fast", root, offline=True), **sizes.recipe,
                  "iterations": iterations}
     start = time.perf_counter()
-    path = train.train(method, recipe="fast", overrides=overrides,
+    path = trainer.train(method, recipe="fast", overrides=overrides,
                        config=sizes.config(method), device=device, data_root=root,
                        offline=True, out_dir=out_dir, resume=False, progress=not sizes.tiny)
     seconds = time.perf_counter() - start

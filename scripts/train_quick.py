@@ -1,6 +1,6 @@
 """Measure the quick recipe end to end: patch bank + training + Set5 x2 under the protocol.
 
-For each method: train with ``benchmark.train.find_or_train`` (an empty cache with
+For each method: train with ``benchmark.trainer.find_or_train`` (an empty cache with
 ``--fresh-cache``, so the patch bank build is timed too), then evaluate Set5 x2 exactly as
 the protocol says, independently of the trainer's own validation: ``imaging.prepare_pair`` ->
 model (float32) -> ``imaging.quantize_unit`` -> ``imaging.shave(2)`` -> ``metrics.psnr`` on
@@ -63,7 +63,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     # Imported after $SRBENCH_CACHE is settled.
-    from benchmark.train import find_or_train
+    from benchmark.trainer import find_or_train
     from benchmark.weights import load_model
 
     overrides = {}

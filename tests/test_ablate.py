@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import ablate, distributed, train
+from benchmark import ablation, distributed, trainer
 from benchmark.cli import main
 
 DATA = os.environ.get("SRBENCH_DATA", "")
@@ -34,7 +34,7 @@ TINY_STUDY = {"tiny": {"compare": ["drrn_c", "drrn"], "shapes": ["B1U2"]}}
 def cache(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SRBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setattr(ablate, "STUDIES", {**ablate.STUDIES, **TINY_STUDY})
+        mp.setattr(ablation, "STUDIES", {**ablation.STUDIES, **TINY_STUDY})
         yield
 
 
@@ -46,7 +46,7 @@ def inline_run(cache: None, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _run(tmp: Path, **kwargs):
-    return ablate.run_ablation(["tiny"], seeds=2, width=8, overrides=TINY, metrics=["psnr"],
+    return ablation.run_ablation(["tiny"], seeds=2, width=8, overrides=TINY, metrics=["psnr"],
                                data_root=DATA, results_dir=tmp / "results",
                                weights_dir=tmp / "weights", threads=1, log=lambda _: None,
                                **kwargs)
@@ -54,30 +54,30 @@ def _run(tmp: Path, **kwargs):
 
 # ------------------------------------------------------------------------------- expansion
 def test_studies_expand_into_unique_jobs() -> None:
-    studies = ablate.select_studies(["lrl", "recursion", "multipath"])
-    jobs = ablate.expand(studies, [0, 1])
+    studies = ablation.select_studies(["lrl", "recursion", "multipath"])
+    jobs = ablation.expand(studies, [0, 1])
     # vdsr_bn, drrn_ns, drrn, drrn_c at 3 depths (drrn_ns and drrn shared), 2 seeds
     assert len(jobs) == len(set(jobs)) == 4 * 3 * 2
     plain = {j.variant.config["depth"] for j in jobs if j.variant.method == "vdsr_bn"}
     assert plain == {16, 22, 28}
     assert {j.variant.shape for j in jobs} == {"B3U2", "B3U3", "B3U4"}
     # table4 adds only drrn_ns_c at B3U4 to the three studies; width reaches every config
-    more = ablate.expand(ablate.select_studies(["lrl", "recursion", "multipath", "table4"]), [0],
+    more = ablation.expand(ablation.select_studies(["lrl", "recursion", "multipath", "table4"]), [0],
                          width=16)
     assert len(more) == 13 and all(j.variant.config["channels"] == 16 for j in more)
-    grid = ablate.expand(ablate.select_studies(["grid"]), [0])
+    grid = ablation.expand(ablation.select_studies(["grid"]), [0])
     assert sorted(j.variant.depth for j in grid) == [8, 10, 15, 16, 22, 28, 29, 52, 52, 52]
     with pytest.raises(ValueError, match="unknown studies"):
-        ablate.select_studies(["nope"])
+        ablation.select_studies(["nope"])
 
 
 def test_job_overrides_budget_and_training_scales() -> None:
-    quick = ablate.job_overrides("quick", [3])
-    assert quick == {"iterations": ablate.ABLATION_BUDGET["quick"]["iterations"], "scales": [3]}
-    plan = train.plan_training("drrn", "quick", quick, config={"B": 3, "U": 4})
+    quick = ablation.job_overrides("quick", [3])
+    assert quick == {"iterations": ablation.ABLATION_BUDGET["quick"]["iterations"], "scales": [3]}
+    plan = trainer.plan_training("drrn", "quick", quick, config={"B": 3, "U": 4})
     assert plan.params["scales"] == [3] and plan.params["iterations"] < 3000
-    assert ablate.job_overrides("paper", [3]) == {}  # x3 is among the paper's scales
-    assert ablate.job_overrides("quick", [3], {"iterations": 7, "scales": [2, 3]}) == {
+    assert ablation.job_overrides("paper", [3]) == {}  # x3 is among the paper's scales
+    assert ablation.job_overrides("quick", [3], {"iterations": 7, "scales": [2, 3]}) == {
         "iterations": 7, "scales": [2, 3]}
 
 
@@ -91,7 +91,7 @@ def test_effect_statistics_on_synthetic_rows() -> None:
                 rows.append({"method": m, "config": "B=1,U=2", "dataset": "set5", "scale": 3,
                              "image": f"im{i}", "psnr": base + shift + 0.01 * rng.normal(),
                              "status": "ok", "seed": seed})
-    summary = ablate.summarize_effects(pd.DataFrame(rows), TINY_STUDY, [0, 1, 2],
+    summary = ablation.summarize_effects(pd.DataFrame(rows), TINY_STUDY, [0, 1, 2],
                                        shapes=["B1U2"])
     row = summary.iloc[0]
     assert row["n_seeds"] == 3 and row["n_images"] == 15
@@ -118,8 +118,8 @@ def test_tiny_study_in_process_then_cached(inline_run, monkeypatch: pytest.Monke
     def boom(*args, **kwargs):
         raise AssertionError("a finished job ran again")
 
-    monkeypatch.setattr(train, "find_or_train", boom)
-    monkeypatch.setattr(ablate.harness, "evaluate", boom)
+    monkeypatch.setattr(trainer, "find_or_train", boom)
+    monkeypatch.setattr(ablation.harness, "evaluate", boom)
     run_dir2, summary2, counts2 = _run(tmp_path)
     assert counts2 == {"cached": 4, "run": 0} and run_dir2 != run_dir
     assert [p.stat().st_mtime_ns for p in weights] == mtimes
@@ -176,7 +176,7 @@ def test_ddp_gloo_two_processes_train_like_one_process(cache: None, tmp_path: Pa
     torch.multiprocessing.spawn(
         distributed.spawn_train,
         args=(2, _free_port(), {**kwargs, "out_dir": str(tmp_path / "ddp")}), nprocs=2, join=True)
-    one = train.train(**kwargs, out_dir=tmp_path / "one")
+    one = trainer.train(**kwargs, out_dir=tmp_path / "one")
     (ddp,) = (tmp_path / "ddp").glob("*.safetensors")
     assert ddp.name == one.name
     a, b = load_file(one), load_file(ddp)

@@ -27,7 +27,7 @@ import torch
 
 from benchmark import data, harness, imaging
 from benchmark.speed import inference_fn
-from benchmark.train import train
+from benchmark.trainer import train
 from benchmark.weights import load_checkpoint, load_model
 
 DATA = os.environ.get("SRBENCH_DATA", "")
@@ -56,17 +56,6 @@ OPTIONS = {
     "compile": {"bf16": False, "channels_last": False, "compile": True},
     "all (fast on CPU)": {"bf16": True, "channels_last": True, "compile": True},
 }
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory):
-    """A private ``$SRBENCH_CACHE`` and one torch thread (tiny convs run fastest on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SRBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-    torch.set_num_threads(threads)
 
 
 def _test_ilr() -> np.ndarray:

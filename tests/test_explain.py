@@ -11,7 +11,7 @@ from PIL import Image
 from benchmark import cli, imaging
 from benchmark.data import ImageRef
 from benchmark.protocol import EXPLAIN_ORDER, get_protocol
-from benchmark.score import Match, explain, format_explain, match_files, score_match
+from benchmark.scoring import Match, explain, format_explain, match_files, score_match
 
 RCAN_SR = Path("RCAN/RCAN_TestCode/SR/BI/RCAN/Set5")
 SET5 = ("baby", "bird", "butterfly", "head", "woman")

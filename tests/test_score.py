@@ -13,7 +13,7 @@ from PIL import Image
 from benchmark import PROTOCOL, cli, harness, imaging, results
 from benchmark.data import ImageRef
 from benchmark.protocol import UnknownProtocolError, get_protocol, list_protocols
-from benchmark.score import (
+from benchmark.scoring import (
     Match,
     MatchError,
     ScoreError,

@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from benchmark import data, harness, imaging
 from benchmark.patches import augment, build_patch_bank, extract, image_patches
-from benchmark.train import (
+from benchmark.trainer import (
     EPOCH_ITERS,
     alpha_at,
     clip_gradients,
@@ -35,19 +35,6 @@ needs_data = pytest.mark.skipif(
     not DATA or not Path(DATA).is_dir(),
     reason="SRBENCH_DATA is not set to the staged datasets folder (e.g. ../shared/datasets)",
 )
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory):
-    """A private ``$SRBENCH_CACHE`` shared by the tests of this file, and one torch thread:
-    the tiny models run fastest on one, and a second thread waiting on a busy core makes
-    every small op take milliseconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SRBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------- pure functions
@@ -295,7 +282,7 @@ def test_offline_main_job_trains_on_the_embedded_set_and_says_so(
 
 
 def test_recipe_label_says_how_a_training_departs_from_its_recipe() -> None:
-    from benchmark.train import recipe_label
+    from benchmark.trainer import recipe_label
 
     assert recipe_label({"recipe": "quick", "scales": [2], "iterations": 3000,
                          "train_set": "train291"}) == "quick(x2)"

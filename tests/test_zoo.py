@@ -183,7 +183,7 @@ def test_an_explicit_recipe_trains_even_what_the_zoo_has(
         trained.append(f"{method}:{recipe}")
         return file
 
-    monkeypatch.setattr("benchmark.train.find_or_train", fake_train)
+    monkeypatch.setattr("benchmark.trainer.find_or_train", fake_train)
     spec = registry.get_method("srcnn_915")
     sources.build_runs([spec], sources.SourcePlan(scales=[2], offline=True))
     assert trained == []
@@ -202,7 +202,7 @@ def test_headline_methods_use_the_published_models_without_training(
     def no_training(*args: object, **kwargs: object) -> Path:
         raise AssertionError("nothing may be trained")
 
-    monkeypatch.setattr("benchmark.train.find_or_train", no_training)
+    monkeypatch.setattr("benchmark.trainer.find_or_train", no_training)
     specs = [registry.get_method(n) for n in ("drrn", "vdsr")]
     runs = sources.build_runs(specs, sources.SourcePlan(scales=[2, 3, 4], offline=True))
     lines = [sources.describe(r) for r in runs]

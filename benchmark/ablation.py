@@ -3,7 +3,7 @@
 A *study* names the methods it compares and the B/U shapes it compares them at (``STUDIES``).
 Expanding studies gives unique (method, config, seed) *jobs*: a variant shared by two
 studies (``drrn`` at B3U4 is in ``recursion``, ``multipath`` and ``table4``) is trained and
-evaluated once. Every job trains through :func:`benchmark.train.find_or_train` (a finished
+evaluated once. Every job trains through :func:`benchmark.trainer.find_or_train` (a finished
 checkpoint is reused, an interrupted one resumes) and evaluates through the harness; its
 rows are cached as a small CSV under ``<results_dir>/.ablate-cache``, so a rerun only does
 what is missing. Jobs run in-process (``jobs=1``), on local processes (joblib, ``jobs>1``) or
@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from benchmark import PROTOCOL, comparison, data, harness, registry, results, train, weights
+from benchmark import PROTOCOL, comparison, data, harness, registry, results, trainer, weights
 
 # ----------------------------------------------------------------------------- the studies
 _FIG8_SHAPES = ["B3U2", "B3U3", "B3U4"]  # d = 16, 22, 28
@@ -88,7 +88,7 @@ def job_overrides(recipe: str, scales: Sequence[int],
     """Training overrides of every job: the ablation budget, then training on the evaluation
     scales when the recipe's own scales miss one (``quick`` trains x2 only, the ablations
     evaluate x3), then the user's ``overrides``."""
-    params = train.recipe_params(recipe)
+    params = trainer.recipe_params(recipe)
     out = dict(ABLATION_BUDGET.get(recipe, {}))
     if not set(scales) <= set(params["scales"]):
         out["scales"] = sorted({int(s) for s in scales})
@@ -209,7 +209,7 @@ class Settings:
 
 def cache_path(job: Job, s: Settings) -> Path:
     """The per-job result CSV: the checkpoint stem (recipe, overrides, seed) + evaluation key."""
-    plan = train.plan_training(job.variant.method, s.recipe, s.overrides,
+    plan = trainer.plan_training(job.variant.method, s.recipe, s.overrides,
                                config=job.variant.config, seed=job.seed)
     return Path(s.cache_dir) / f"{plan.stem}-{s.eval_key()}.csv"
 
@@ -227,7 +227,7 @@ def run_job(job: Job, s: Settings) -> list[dict[str, Any]]:
 
 def _train_and_evaluate(job: Job, s: Settings) -> list[dict[str, Any]]:
     method = job.variant.method
-    path = train.find_or_train(method, s.recipe, s.overrides, config=job.variant.config,
+    path = trainer.find_or_train(method, s.recipe, s.overrides, config=job.variant.config,
                                seed=job.seed, data_root=s.data_root, offline=s.offline,
                                weights_dir=s.weights_dir, device=s.device, progress=s.progress)
     state, meta = weights.load_checkpoint(path, method)
@@ -235,7 +235,7 @@ def _train_and_evaluate(job: Job, s: Settings) -> list[dict[str, Any]]:
     config = registry.resolve_config(method, **meta["config"])
     model = weights.load_state(registry.create_model(method, **config), state, source=str(path))
     run = harness.MethodRun(spec, config, model, weights=str(path),
-                            recipe=train.recipe_label(meta, default=s.recipe))
+                            recipe=trainer.recipe_label(meta, default=s.recipe))
     rows = harness.evaluate([run], s.pairs, metric_names=s.metrics,
                             device=harness.resolve_device(s.device), jobs=1,
                             progress=s.progress)
@@ -471,9 +471,9 @@ def run_ablation(
                  threads=threads, progress=progress)
     table, counts = run_jobs(all_jobs, s, jobs=jobs, cluster=cluster, log=log)
     run_id, run_dir = results.new_run_dir(results_dir, "ablate")
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    version = results.code_version()
-    table = table.assign(run_id=run_id, timestamp=stamp, version=version)
+    stamp = results.RunStamp(run_id)
+    version = stamp.version
+    table = table.assign(**stamp.fields())
     summary = summarize_effects(table, studies, seed_list, width, shapes)
     summary = summary.reindex(columns=COLUMNS)
     meta = {
