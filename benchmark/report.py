@@ -4,8 +4,9 @@
 ``run.json``) under ``results_dir`` and writes a self-contained folder (works from
 ``file://``, no network, relative links only):
 
-``index.html``        overview, Tables 2-4, all results, Figures 1/6/8/9, image browser,
-                      training curves, run metadata
+``index.html``        overview, Tables 2-4, all results (with any sewar metrics, labelled),
+                      compute accounting, Figures 1/6/8/9, image browser, training curves,
+                      run metadata
 ``tables/``           every table as CSV (missing values written ``n/a``) and LaTeX (booktabs)
 ``figures/``          Figures 1, 6, 8, 9 as PNG and SVG
 ``browser/``          GT / bicubic / method crops (PNG) and GT thumbnails
@@ -57,6 +58,7 @@ import pandas as pd
 from benchmark import PROTOCOL, __version__, data, imaging, report_checks
 from benchmark import figures as figs
 from benchmark.figures import OURS, OURS_NC, PAPER, PAPER_UNSURE, Point
+from benchmark.results import EXTENDED
 
 __all__ = [
     "ReportError",
@@ -77,6 +79,9 @@ SELECT_KEY = ["protocol", *VARIANT, "seed", "dataset", "scale"]
 _TEXT_COLUMNS = ["run_id", "timestamp", *VARIANT, "dataset", "image", "status", "device",
                  "dtype", "protocol", "version", "seed"]
 _NUMBER_COLUMNS = ["psnr", "ssim", "ifc", "seconds"]
+#: Appended by :func:`load_results` to a self-ensemble row's method (``vdsr+``), which makes it
+#: a variant of its own; ``x8`` is the only ensemble (``benchmark.ensemble.ENSEMBLES``).
+ENSEMBLE_SUFFIX = "+"
 
 #: Recipes that reproduce (or are) the published training: comparable to the paper.
 COMPARABLE_RECIPES = frozenset({"-", "", "paper", "released", "official", "published",
@@ -153,6 +158,11 @@ def fmt(value: Any, digits: int, signed: bool = False) -> str:
     return f"{number:+.{digits}f}" if signed else f"{number:.{digits}f}"
 
 
+def fmt_count(value: Any) -> str:
+    """A count with thousands separators (``664,704``), or ``n/a`` when missing."""
+    return "n/a" if fmt(value, 0) == "n/a" else f"{int(float(value)):,}"
+
+
 def exact(value: Any) -> str:
     """Full-precision text of a number (as in the CSV files), empty when missing."""
     try:
@@ -213,18 +223,25 @@ def _spec(method: str):
 
 
 @lru_cache(maxsize=None)
-def _params(method: str, config: str) -> float:
-    """Parameter count of ``method`` built with ``config`` (NaN when it cannot be built)."""
-    from benchmark.modelinfo import model_stats
+def _cost(method: str, config: str, ensemble: str = "") -> dict[str, Any] | None:
+    """:func:`benchmark.modelinfo.cost_table` of ``method`` built with ``config`` (``ensemble``
+    ``"x8"``: 8 passes), or None when it cannot be built. Callers must not modify it."""
+    from benchmark.modelinfo import cost_table
 
     spec = _spec(method)
     if spec is None:
-        return math.nan
+        return None
     cfg = {k: _typed(v) for k, v in parse_config(config).items() if k in spec.config}
     try:
-        return float(model_stats(method, **cfg)["params"])
+        return cost_table(method, ensemble, **cfg)
     except Exception:  # a plugin that cannot be built on the meta device, a bad config
-        return math.nan
+        return None
+
+
+def _params(method: str, config: str) -> float:
+    """Parameter count of ``method`` built with ``config`` (NaN when it cannot be built)."""
+    cost = _cost(method, config)
+    return math.nan if cost is None else float(cost["params"])
 
 
 @dataclass(frozen=True)
@@ -243,14 +260,28 @@ class Variant:
     blocks: int | None
     units: int | None
     depth: int | None
+    ensemble: str = ""         # "x8" for a self-ensemble (method "vdsr+"), "" for a plain model
 
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.method, self.config, self.weights, self.recipe)
 
     @property
+    def model(self) -> str:
+        """The registered method that makes the outputs: ``vdsr`` for ``vdsr+``."""
+        return _split_ensemble(self.method)[0]
+
+    @property
     def uid(self) -> str:
         return hashlib.sha1("\x1f".join(self.key).encode()).hexdigest()[:10]
+
+
+def _split_ensemble(method: str) -> tuple[str, str]:
+    """``("vdsr", "x8")`` for the self-ensemble ``vdsr+`` (:data:`ENSEMBLE_SUFFIX`), else
+    ``(method, "")``."""
+    if method.endswith(ENSEMBLE_SUFFIX) and _spec(method) is None:
+        return method[:-len(ENSEMBLE_SUFFIX)], "x8"
+    return method, ""
 
 
 def describe_variant(method: str, config: str, weights: str, recipe: str) -> Variant:
@@ -279,12 +310,14 @@ def describe_variant(method: str, config: str, weights: str, recipe: str) -> Var
                     "_C" if cfg.get("multipath") == "False" else "")
         except ValueError:
             ablation = None
-    name = DISPLAY.get(method, method)
+    # A self-ensemble has no spec of its own: no paper cell, no ablation class, its own label.
+    model, ensemble = _split_ensemble(method)
+    name = DISPLAY.get(model, model) + (ENSEMBLE_SUFFIX if ensemble else "")
     label = f"{name} [{diff}]" if diff else name
     if not comparable:
         label += f" ({recipe})"
     return Variant(method, config, weights, recipe, label, comparable, default, diff, ablation,
-                   blocks, units, depth)
+                   blocks, units, depth, ensemble)
 
 
 def paper_cell(variant: Variant, dataset: str, scale: int) -> tuple[float, float]:
@@ -374,7 +407,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> Results:
                 frame[column] = [_seed_text(v) for v in frame[column]]
             else:
                 frame[column] = frame[column].fillna("-").astype(str)
-        for column in _NUMBER_COLUMNS:
+        for column in [*_NUMBER_COLUMNS, *(c for c in EXTENDED if c in frame)]:
             frame[column] = pd.to_numeric(frame.get(column), errors="coerce")
         frame["scale"] = pd.to_numeric(frame["scale"], errors="coerce")
         frame = frame[frame["scale"].notna()].copy()
@@ -383,7 +416,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> Results:
             ensemble = frame["ensemble"].astype(object)
             frame["ensemble"] = ensemble.where(ensemble.notna(), "").astype(str)
             plus = frame["ensemble"] != ""
-            frame.loc[plus, "method"] = frame.loc[plus, "method"] + "+"
+            frame.loc[plus, "method"] = frame.loc[plus, "method"] + ENSEMBLE_SUFFIX
         frame["_run"] = folder.name
         times[folder.name] = _run_time(frame, folder.name)
         info.n_rows = len(frame)
@@ -417,16 +450,18 @@ def summarize_variants(selected: pd.DataFrame) -> pd.DataFrame:
 
     Columns: the keys, ``n_images`` (ok rows per seed), ``n_failed``, ``n_seeds``, ``seeds``,
     ``psnr``, ``psnr_std``, ``ssim``, ``ssim_std``, ``ifc``, ``ifc_missing``, ``seconds``,
-    ``runs``. Means cover rows with status ``ok`` only.
+    ``runs``, then the sewar metrics (:data:`EXTENDED`) that ``selected`` has. Means cover rows
+    with status ``ok`` only.
     """
     keys = ["protocol", *VARIANT, "dataset", "scale"]
+    extended = [c for c in EXTENDED if c in selected]
     columns = [*keys, "n_images", "n_failed", "n_seeds", "seeds", "psnr", "psnr_std", "ssim",
-               "ssim_std", "ifc", "ifc_missing", "seconds", "runs"]
+               "ssim_std", "ifc", "ifc_missing", "seconds", "runs", *extended]
     if selected.empty:
         return pd.DataFrame(columns=columns)
     frame = selected.copy()
     ok = frame["status"] == "ok"
-    for column in _NUMBER_COLUMNS:
+    for column in [*_NUMBER_COLUMNS, *extended]:
         frame.loc[~ok, column] = np.nan
     frame["_ok"] = ok.astype(int)
     frame["_failed"] = (~ok).astype(int)
@@ -435,6 +470,7 @@ def summarize_variants(selected: pd.DataFrame) -> pd.DataFrame:
         n_images=("_ok", "sum"), n_failed=("_failed", "sum"), psnr=("psnr", "mean"),
         ssim=("ssim", "mean"), ifc=("ifc", "mean"), ifc_missing=("_ifc_missing", "sum"),
         seconds=("seconds", "mean"), runs=("_run", lambda s: " ".join(sorted(set(s)))),
+        **{c: (c, "mean") for c in extended},
     ).reset_index()
 
     def std(values: pd.Series) -> float:
@@ -447,6 +483,7 @@ def summarize_variants(selected: pd.DataFrame) -> pd.DataFrame:
         ssim_std=("ssim", std), ifc=("ifc", "mean"), ifc_missing=("ifc_missing", "sum"),
         seconds=("seconds", "mean"),
         runs=("runs", lambda s: " ".join(sorted(set(" ".join(s).split())))),
+        **{c: (c, "mean") for c in extended},
     ).reset_index()
     return out[columns]
 
@@ -463,6 +500,7 @@ class Table:
     latex_columns: list[tuple[str, str]]  # (header, alignment)
     latex_rows: list[list[str]]
     latex_breaks: list[int] = field(default_factory=list)  # \midrule before these rows
+    note: str = ""       # a footnote under the table (HTML and LaTeX)
     csv: str = ""
     tex: str = ""
 
@@ -489,7 +527,10 @@ def to_latex(table: Table) -> str:
         if i in table.latex_breaks and i:
             lines.append(r"\midrule")
         lines.append(" & ".join(_latex_escape(c) for c in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.note:
+        lines.append(rf"\par\smallskip{{\footnotesize {_latex_escape(table.note)}}}")
+    lines += [r"\end{table}", ""]
     return "\n".join(lines)
 
 
@@ -747,8 +788,24 @@ def table4(summary: pd.DataFrame, variants: dict) -> tuple[Table, list[dict[str,
     return table, html_rows
 
 
+def extended_in(summary: pd.DataFrame) -> list[str]:
+    """The sewar metrics (:data:`EXTENDED`) with at least one value in ``summary``."""
+    return [c for c in EXTENDED if c in summary and summary[c].notna().any()]
+
+
+def extended_note(names: Sequence[str]) -> str:
+    """The footnote that labels sewar metrics, from :func:`benchmark.extmetrics.label`."""
+    if not names:
+        return ""
+    from benchmark.extmetrics import label  # imports sewar: only when a metric is shown
+
+    return "; ".join(label(name) for name in names) + "."
+
+
 def all_results(summary: pd.DataFrame, variants: dict) -> tuple[Table, list[dict[str, Any]]]:
-    """Every summarised group of one protocol (long form), with paper values where known."""
+    """Every summarised group of one protocol (long form), with paper values where known, and a
+    column per sewar metric present, labelled in the table's note."""
+    extended = extended_in(summary)
     records, html_rows, latex_rows = [], [], []
     for r in summary.itertuples(index=False):
         v = variants[(r.method, r.config, r.weights, r.recipe)]
@@ -759,7 +816,8 @@ def all_results(summary: pd.DataFrame, variants: dict) -> tuple[Table, list[dict
                "n_seeds": r.n_seeds, "seeds": r.seeds, "psnr": r.psnr, "psnr_std": r.psnr_std,
                "ssim": r.ssim, "ssim_std": r.ssim_std, "ifc": r.ifc, "ifc_missing": r.ifc_missing,
                "seconds": r.seconds, "paper_psnr": paper[0], "paper_ssim": paper[1],
-               "diff_psnr": r.psnr - paper[0], "diff_ssim": r.ssim - paper[1], "runs": r.runs}
+               "diff_psnr": r.psnr - paper[0], "diff_ssim": r.ssim - paper[1], "runs": r.runs,
+               **{name: getattr(r, name) for name in extended}}
         records.append(rec)
         html_rows.append({**rec, "dataset_text": _ds(r.dataset), "psnr_text": fmt(r.psnr, 2),
                           "psnr_exact": exact(r.psnr), "ssim_text": fmt(r.ssim, 4),
@@ -767,20 +825,74 @@ def all_results(summary: pd.DataFrame, variants: dict) -> tuple[Table, list[dict
                           "paper_text": f"{fmt(paper[0], 2)} / {fmt(paper[1], 4)}",
                           "diff_text": f"{fmt(rec['diff_psnr'], 2, True)} / "
                                        f"{fmt(rec['diff_ssim'], 4, True)}",
-                          "seconds_text": fmt(r.seconds, 4)})
+                          "seconds_text": fmt(r.seconds, 4),
+                          "extended": [fmt(rec[name], 4) for name in extended]})
         latex_rows.append([v.label + ("" if v.comparable else "*"), _ds(r.dataset),
                            f"x{int(r.scale)}", str(int(r.n_images)), fmt(r.psnr, 2),
-                           fmt(r.ssim, 4), fmt(r.ifc, 3), fmt(paper[0], 2), fmt(paper[1], 4)])
+                           fmt(r.ssim, 4), fmt(r.ifc, 3), fmt(paper[0], 2), fmt(paper[1], 4),
+                           *(fmt(rec[name], 4) for name in extended)])
     columns = ["method", "label", "config", "weights", "recipe", "comparable", "dataset", "scale",
                "n_images", "n_failed", "n_seeds", "seeds", "psnr", "psnr_std", "ssim", "ssim_std",
                "ifc", "ifc_missing", "seconds", "paper_psnr", "paper_ssim", "diff_psnr",
-               "diff_ssim", "runs"]
+               "diff_ssim", "runs", *extended]
     table = Table(
         "results", "All results: means per method x dataset x scale",
         "Means of per-image values over rows with status ok; seconds = forward pass per image.",
         pd.DataFrame(records, columns=columns),
         [("Method", "l"), ("Dataset", "l"), ("Scale", "c"), ("n", "r"), ("PSNR", "r"),
-         ("SSIM", "r"), ("IFC", "r"), ("paper PSNR", "r"), ("paper SSIM", "r")], latex_rows)
+         ("SSIM", "r"), ("IFC", "r"), ("paper PSNR", "r"), ("paper SSIM", "r"),
+         *((name, "r") for name in extended)], latex_rows, note=extended_note(extended))
+    return table, html_rows
+
+
+#: cost_table keys of the compute table, in its column order.
+COST_COLUMNS = ["depth", "params", "conv_weights", "macs_per_pixel", "flops_per_pixel",
+                "gmacs_288x288", "gflops_288x288", "gmacs_1280x720", "gflops_1280x720"]
+
+
+def _macs_text(macs: float, plain: float, ensemble: str, passes: int) -> str:
+    """``"664,704"``; for a self-ensemble ``"5,317,632 = 8 x 664,704 (x8 self-ensemble)"``."""
+    if not ensemble or fmt(macs, 0) == "n/a":
+        return fmt_count(macs)
+    return f"{fmt_count(macs)} = {passes} x {fmt_count(plain)} ({ensemble} self-ensemble)"
+
+
+def compute_table(variants: dict) -> tuple[Table, list[dict[str, Any]]]:
+    """Multiply-adds, FLOPs and parameters of every variant
+    (:func:`benchmark.modelinfo.cost_table`, from each variant's config); a self-ensemble's
+    multiply-adds are its plain model's times its passes (8), and its row says so."""
+    from benchmark.ensemble import ENSEMBLES
+    from benchmark.modelinfo import CONVENTION
+
+    records, html_rows, latex_rows = [], [], []
+    for v in sorted(variants.values(), key=_order):
+        cost = _cost(v.model, v.config, v.ensemble) or {}
+        plain = _cost(v.model, v.config) or {}
+        passes = ENSEMBLES.get(v.ensemble, 1)
+        rec = {"label": v.label, "method": v.method, "model": v.model, "config": v.config,
+               "weights": v.weights, "recipe": v.recipe, "ensemble": v.ensemble, "passes": passes,
+               **{k: cost.get(k, math.nan) for k in COST_COLUMNS},
+               "plain_macs_per_pixel": plain.get("macs_per_pixel", math.nan),
+               "note": f"{v.ensemble} self-ensemble" if v.ensemble else ""}
+        records.append(rec)
+        macs = _macs_text(rec["macs_per_pixel"], rec["plain_macs_per_pixel"], v.ensemble, passes)
+        texts = {"depth_text": fmt_count(rec["depth"]), "params_text": fmt_count(rec["params"]),
+                 "conv_text": fmt_count(rec["conv_weights"]), "macs_text": macs,
+                 "gmacs_text": fmt(rec["gmacs_288x288"], 2),
+                 "gflops_text": fmt(rec["gflops_1280x720"], 1),
+                 "macs_exact": exact(rec["macs_per_pixel"])}
+        html_rows.append({**rec, **texts, "comparable": v.comparable})
+        latex_rows.append([v.label, texts["params_text"], macs, texts["gmacs_text"],
+                           texts["gflops_text"]])
+    columns = ["label", "method", "model", "config", "weights", "recipe", "ensemble", "passes",
+               *COST_COLUMNS, "plain_macs_per_pixel", "note"]
+    table = Table(
+        "compute", "Compute: multiply-adds and parameters per method variant",
+        f"{CONVENTION}. A self-ensemble (+, x8) runs 8 forward passes: 8 x its plain model's "
+        "multiply-adds, the same parameters. n/a: not a registered model.",
+        pd.DataFrame(records, columns=columns),
+        [("Method", "l"), ("params", "r"), ("MACs / pixel", "r"), ("GMACs 288x288", "r"),
+         ("GFLOPs 1280x720", "r")], latex_rows)
     return table, html_rows
 
 
@@ -809,8 +921,8 @@ def make_figures(summary: pd.DataFrame, variants: dict, out: Path) -> list[dict[
     points = [Point(label, n, psnr, PAPER, "paper") for label, n, psnr in FIG1_PAPER]
     skipped = []
     for v, r in set5:
-        if v.method in ABLATION_METHODS or (v.ablation and v.ablation != "DRRN"):
-            continue
+        if v.method in ABLATION_METHODS or (v.ablation and v.ablation != "DRRN") or v.ensemble:
+            continue  # the paper's points are plain models: a self-ensemble is not one of them
         params = _params(v.method, v.config)
         if not math.isfinite(params) or params <= 0:
             skipped.append(v.label + (" (no parameters)" if params == 0 else ""))
@@ -820,7 +932,8 @@ def make_figures(summary: pd.DataFrame, variants: dict, out: Path) -> list[dict[
                         xlabel="parameters (log scale)", ylabel="PSNR (dB), Set5 x3", logx=True)
     caption = ("Paper points from PAPER.md (hollow); ours filled, parameters counted with "
                "benchmark.modelinfo.model_stats from each row's config. RED30 (4,131K "
-               "parameters): PSNR n/a in PAPER.md, not drawn.")
+               "parameters): PSNR n/a in PAPER.md, not drawn. Self-ensembles (+) are not "
+               "drawn.")
     if skipped:
         caption += " Not drawn (no or unknown parameter count): " + ", ".join(skipped) + "."
     made.append({"stem": "figure1", "title": "Figure 1: PSNR vs number of parameters",
@@ -1248,11 +1361,13 @@ def _protocol_sections(summary: pd.DataFrame, variants: dict, tables_dir: Path,
         ta, ta_html = all_results(part, mine)
         for table in (t2, t3, t4, ta):
             _write_table(table, tables_dir, suffix)
+        extended = extended_in(part)
         sections.append({
             "protocol": protocol, "default": protocol == PROTOCOL,
             "anchor": slug(f"protocol-{protocol}"), "suffix": suffix,
             "table2": t2, "table2_html": t2_html, "table3": t3, "table3_html": t3_html,
             "table4": t4, "table4_html": t4_html, "all": ta, "all_html": ta_html,
+            "extended": [{"name": n, "title": extended_note([n])} for n in extended],
         })
     return sections
 
@@ -1294,6 +1409,8 @@ def _build_into(folder: Path, results_dir: Path, *, data_root: Path | None,
         protocols.insert(0, PROTOCOL)
     notes = list(results.problems)
     sections = _protocol_sections(summary, variants, folder / "tables", protocols)
+    compute, compute_html = compute_table(variants)
+    _write_table(compute, folder / "tables", "")
     default = summary[summary["protocol"] == PROTOCOL]
     figures = make_figures(default, variants, folder / "figures")
     runs = {r.name: r for r in results.runs}
@@ -1322,6 +1439,7 @@ def _build_into(folder: Path, results_dir: Path, *, data_root: Path | None,
         "weights_dirs": [str(p) for p in weights_dirs], "runs": _run_entries(results, selected),
         "notes": notes, "empty": results.rows.empty,
         "significance": signif, "alarms": alarms,
+        "compute": compute, "compute_html": compute_html,
     }
     html = _environment().get_template("report.html.j2").render(**context)
     (folder / "index.html").write_text(html, encoding="utf-8")

@@ -238,7 +238,7 @@ def _extended_lines(summary: pd.DataFrame) -> list[str]:
     lines = []
     for name in (c for c in EXTENDED if c in summary.columns):
         cells = ", ".join(
-            f"{row['method']} {row['dataset']} x{int(row['scale'])} "
+            f"{method_label(row)} {row['dataset']} x{int(row['scale'])} "
             + (f"{row[name]:.4f}" if np.isfinite(row[name]) else "n/a")
             for _, row in summary.iterrows())
         lines.append(f"{label(name)}: {cells}")
@@ -246,9 +246,18 @@ def _extended_lines(summary: pd.DataFrame) -> list[str]:
 
 
 def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any]) -> pd.DataFrame:
-    """Write ``per_image.csv``, ``summary.csv`` and ``run.json`` atomically; return the summary."""
+    """Write ``per_image.csv``, ``summary.csv`` and ``run.json`` atomically; return the summary.
+
+    ``run.json`` gains ``metric_labels`` (name -> :func:`benchmark.extmetrics.label`) when the
+    rows hold sewar metrics: the CSV columns are bare names, a CSV has no place for a label.
+    """
     per_image = per_image_frame(rows)
     summary = summarize(per_image)
+    extended = [c for c in EXTENDED if c in per_image.columns]
+    if extended:
+        from benchmark.extmetrics import label
+
+        meta = {**meta, "metric_labels": {name: label(name) for name in extended}}
     atomic_write_csv(run_dir / "per_image.csv", per_image)
     atomic_write_csv(run_dir / "summary.csv", summary)
     atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2, default=str) + "\n")

@@ -8,6 +8,7 @@ protocol, a reduced recipe, seeds, saved SR images, a training log and hostile n
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from html.parser import HTMLParser
@@ -22,7 +23,7 @@ from benchmark import PROTOCOL, data, imaging
 from benchmark.cli import main
 from benchmark.registry import resolve_config
 from benchmark.report import build_report, refresh_report, slug
-from benchmark.results import write_run
+from benchmark.results import format_summary, write_run
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_DATASET = "<img src=x onerror=alert(2)>"
@@ -353,3 +354,79 @@ def test_cli_report_on_a_real_set5_run(set5_results: Path, tmp_path: Path) -> No
     (tmp_path / "other" / "notes.txt").write_text("x")
     assert main(["report", "--results-dir", str(set5_results), "--out",
                  str(tmp_path / "other")]) == 2
+
+
+# ------------------------------------------------------- sewar metrics and self-ensembles
+def _with(rows: list[dict[str, Any]], **columns: list[Any]) -> list[dict[str, Any]]:
+    """``rows`` with extra per-row columns (``ensemble``, ``msssim``, ...)."""
+    for i, row in enumerate(rows):
+        row.update({name: values[i] for name, values in columns.items()})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def ensemble_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One synthetic run of VDSR plain and x8 on BSD100 x2 with an msssim column, and its
+    report (BSD100 is not browsed: no ground truth is read)."""
+    root = tmp_path_factory.mktemp("ensemble")
+    vdsr = config_of("vdsr")
+    rows = _with(synthetic_rows("vdsr", "bsd100", 2, ["a", "b"], [30.0, 31.0], config=vdsr,
+                                recipe="published"), ensemble=["", ""], msssim=[0.95, 0.96])
+    rows += _with(synthetic_rows("vdsr", "bsd100", 2, ["a", "b"], [30.2, 31.2], config=vdsr,
+                                 recipe="published"), ensemble=["x8", "x8"],
+                  msssim=[0.951, 0.961])
+    run = write_synthetic_run(root / "results", "20990103T000000Z-run-ens001",
+                              "2099-01-03T00:00:00+0000", rows)
+    index = build_report(root / "results", root / "report", weights_dirs=[])
+    return {"run": run, "index": index, "tables": index.parent / "tables"}
+
+
+def test_sewar_metric_is_a_labelled_column(ensemble_report: dict[str, Any]) -> None:
+    from importlib.metadata import version
+
+    from benchmark import extmetrics
+
+    label = f"sewar {version('sewar')}, not part of the MATLAB protocol"
+    assert extmetrics.LABEL == label
+    table = pd.read_csv(ensemble_report["tables"] / "results.csv").set_index("method")
+    assert table.loc["vdsr", "msssim"] == pytest.approx(0.955)
+    assert table.loc["vdsr+", "msssim"] == pytest.approx(0.956)
+    text = ensemble_report["index"].read_text()
+    header = re.search(r'<th class="num ext" title="([^"]*)">msssim<sup>', text)
+    assert header and label in header.group(1)  # the tooltip ...
+    assert re.search(r'<p class="note footnote">&dagger; msssim \(' + re.escape(label), text)
+    assert label in (ensemble_report["tables"] / "results.tex").read_text()  # ... and a footnote
+    meta = json.loads((ensemble_report["run"] / "run.json").read_text())
+    assert meta["metric_labels"] == {"msssim": extmetrics.label("msssim")}
+    printed = format_summary(pd.read_csv(ensemble_report["run"] / "summary.csv"))
+    line = next(l for l in printed.splitlines() if l.startswith("msssim ("))
+    assert label in line and "vdsr+ bsd100 x2 0.9560" in line and "vdsr bsd100 x2 0.9550" in line
+
+
+def test_no_sewar_label_without_sewar_metrics(sample_report: dict[str, Any]) -> None:
+    text = sample_report["index"].read_text()
+    assert "not part of the MATLAB protocol" not in text and 'class="num ext"' not in text
+
+
+def test_self_ensemble_costs_eight_times_and_stays_apart(ensemble_report: dict[str, Any]) -> None:
+    from benchmark.modelinfo import cost_table
+
+    plain_macs = cost_table("vdsr")["macs_per_pixel"]
+    compute = pd.read_csv(ensemble_report["tables"] / "compute.csv",
+                          keep_default_na=False).set_index("method")
+    assert int(compute.loc["vdsr", "macs_per_pixel"]) == plain_macs == 664_704
+    x8 = compute.loc["vdsr+"]
+    assert int(x8["macs_per_pixel"]) == 8 * int(compute.loc["vdsr", "macs_per_pixel"])
+    assert (x8["model"], x8["ensemble"], x8["note"]) == ("vdsr", "x8", "x8 self-ensemble")
+    assert x8["params"] == compute.loc["vdsr", "params"]
+    assert float(x8["gflops_1280x720"]) == pytest.approx(8 * float(
+        compute.loc["vdsr", "gflops_1280x720"]))
+    text = ensemble_report["index"].read_text()
+    assert f"{8 * plain_macs:,} = 8 x {plain_macs:,} (x8 self-ensemble)" in text
+    # Never mixed: own rows in every table, and no paper value beside the ensemble.
+    table2 = pd.read_csv(ensemble_report["tables"] / "table2.csv")
+    cell = table2[(table2["dataset"] == "bsd100") & (table2["scale"] == 2)].set_index("method")
+    assert cell.loc["vdsr", "psnr"] == pytest.approx(30.5)
+    assert cell.loc["vdsr+", "psnr"] == pytest.approx(30.7)
+    assert cell.loc["vdsr", "paper_psnr"] == 31.90 and math.isnan(cell.loc["vdsr+", "paper_psnr"])
+    assert cell.loc["vdsr+", "label"] == "VDSR+"
