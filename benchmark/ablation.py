@@ -226,19 +226,26 @@ def run_job(job: Job, s: Settings) -> list[dict[str, Any]]:
 
 
 def _train_and_evaluate(job: Job, s: Settings) -> list[dict[str, Any]]:
+    """Train (or reuse) the job's model and evaluate it; a method with one model per scale
+    (``per_scale_models``) gets one training per evaluated scale, each evaluated only there."""
     method = job.variant.method
-    path = trainer.find_or_train(method, s.recipe, s.overrides, config=job.variant.config,
-                               seed=job.seed, data_root=s.data_root, offline=s.offline,
-                               weights_dir=s.weights_dir, device=s.device, progress=s.progress)
-    state, meta = weights.load_checkpoint(path, method)
     spec = registry.get_method(method)
-    config = registry.resolve_config(method, **meta["config"])
-    model = weights.load_state(registry.create_model(method, **config), state, source=str(path))
-    run = harness.MethodRun(spec, config, model, weights=str(path),
-                            recipe=trainer.recipe_label(meta, default=s.recipe))
-    rows = harness.evaluate([run], s.pairs, metric_names=s.metrics,
-                            device=harness.resolve_device(s.device), jobs=1,
-                            progress=s.progress)
+    scales = sorted({p.scale for p in s.pairs})
+    groups = [[x] for x in scales] if spec.recipe.get("per_scale_models") else [None]
+    rows: list[dict[str, Any]] = []
+    for group in groups:
+        overrides = {**s.overrides, **({"scales": group} if group else {})}
+        path = trainer.find_or_train(method, s.recipe, overrides, config=job.variant.config,
+                                     seed=job.seed, data_root=s.data_root, offline=s.offline,
+                                     weights_dir=s.weights_dir, device=s.device,
+                                     progress=s.progress)
+        model, config, meta = weights.build_model(method, path)
+        run = harness.MethodRun(spec, config, model, weights=str(path),
+                                recipe=trainer.recipe_label(meta, default=s.recipe),
+                                scales=tuple(group) if group else None)
+        rows += harness.evaluate([run], s.pairs, metric_names=s.metrics,
+                                 device=harness.resolve_device(s.device), jobs=1,
+                                 progress=s.progress)
     for row in rows:
         row["seed"] = job.seed
     out = cache_path(job, s)

@@ -340,10 +340,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
     if not (args.target and args.file):
         raise UsageError("weights import METHOD FILE [--out PATH]")
     spec = parse_methods(args.target)[0]
-    state, overrides, meta = weights.import_weights(spec.name, args.file)
-    config = registry.resolve_config(spec.name, **overrides)
-    model = weights.load_state(registry.create_model(spec.name, **config), state,
-                               source=str(args.file))
+    model, config, meta = weights.build_model(spec.name, args.file)
+    overrides = {k: v for k, v in config.items() if spec.config.get(k) != v}
     out = Path(args.out or Path("weights") / f"{spec.name}-{Path(args.file).stem}.safetensors")
     weights.save_checkpoint(out, model, method=spec.name, config=config,
                             meta={**meta, "recipe": "published"})

@@ -22,6 +22,11 @@ DATASETS = {"set5": ("Set5", 5), "set14": ("Set14", 14), "bsd100": ("B100", 100)
             "urban100": ("Urban100", 100)}
 SCALES = (2, 3, 4)
 START, END = "<!-- reproduction:start -->", "<!-- reproduction:end -->"
+#: The README's table of our own SRCNN 9-1-5 training against the published weights.
+TRAINED_START, TRAINED_END = "<!-- training:start -->", "<!-- training:end -->"
+#: Issue 14's goal: each cell within this many dB of the published weights' score.
+TRAINED_TOLERANCE = 0.10
+TRAINED_CELLS = [(d, s) for d in ("set5", "set14") for s in SCALES]
 
 
 def collect(folder: str | Path) -> pd.DataFrame:
@@ -67,15 +72,46 @@ def markdown_table(folder: str | Path) -> str:
     return "\n".join(lines)
 
 
-def readme_block(text: str) -> str:
-    """The part of README ``text`` between the reproduction markers."""
-    start, end = text.index(START) + len(START), text.index(END)
-    return text[start:end].strip()
+def _mean_psnr(rows: pd.DataFrame, method: str, dataset: str, scale: int) -> tuple[float, int]:
+    """Mean PSNR of the cell and its image count (NaN when the set is not complete)."""
+    part = rows[(rows["method"] == method) & (rows["dataset"] == dataset)
+                & (rows["scale"] == scale)] if not rows.empty else rows
+    n = len(part)
+    return (float(part["psnr"].mean()) if n == DATASETS[dataset][1] else np.nan), n
 
 
-def write_readme(readme: str | Path, folder: str | Path) -> None:
-    """Replace the README's table with the one the runs under ``folder`` give."""
+def trained_table(trained: str | Path, published: str | Path) -> str:
+    """Our SRCNN 9-1-5 (``trained``: run folders of ``results/trained``) beside the published
+    9-1-5 weights under the same harness (``published``: ``results/reproduction``)."""
+    ours_rows, ref_rows = collect(trained), collect(published)
+    lines = ["| set | x | ours (srbench-trained) | published 9-1-5 weights | diff | within 0.10 dB |",
+             "|---|---|---|---|---|---|"]
+    for dataset, scale in TRAINED_CELLS:
+        ours, _ = _mean_psnr(ours_rows, "srcnn_915", dataset, scale)
+        ref, _ = _mean_psnr(ref_rows, "srcnn_915", dataset, scale)
+        diff = ours - ref
+        verdict = ("yes" if abs(diff) <= TRAINED_TOLERANCE else "no") if np.isfinite(diff) \
+            else "pending"
+        lines.append(f"| {DATASETS[dataset][0]} | {scale} | {_cell(ours, 2)} | {_cell(ref, 2)} |"
+                     f" {_signed(diff, 2)} | {verdict} |")
+    return "\n".join(lines)
+
+
+def readme_block(text: str, start: str = START, end: str = END) -> str:
+    """The part of README ``text`` between two markers (default: the reproduction table)."""
+    a, b = text.index(start) + len(start), text.index(end)
+    return text[a:b].strip()
+
+
+def write_readme(readme: str | Path, folder: str | Path, trained: str | Path | None = None) -> None:
+    """Replace the README's tables with the ones the runs under ``folder`` (and ``trained``)
+    give."""
     path = Path(readme)
     text = path.read_text(encoding="utf-8")
-    start, end = text.index(START) + len(START), text.index(END)
-    path.write_text(f"{text[:start]}\n{markdown_table(folder)}\n{text[end:]}", encoding="utf-8")
+    blocks = [(START, END, markdown_table(folder))]
+    if trained is not None:
+        blocks.append((TRAINED_START, TRAINED_END, trained_table(trained, folder)))
+    for start, end, table in blocks:
+        a, b = text.index(start) + len(start), text.index(end)
+        text = f"{text[:a]}\n{table}\n{text[b:]}"
+    path.write_text(text, encoding="utf-8")

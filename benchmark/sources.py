@@ -136,7 +136,8 @@ def describe(run: harness.MethodRun) -> str:
         return f"{run.spec.name}: fixed method, {scales}"
     if run.weights.startswith("zoo:"):
         entry = next(e for e in zoo.entries() if run.weights == e.label)
-        return f"{run.spec.name}: published model {entry.source_line}, {scales}"
+        kind = "model" if entry.provenance == "srbench-trained" else "published model"
+        return f"{run.spec.name}: {kind} {entry.source_line}, {scales}"
     return f"{run.spec.name}: {run.recipe} weights {run.weights}, {scales}"
 
 
@@ -144,9 +145,7 @@ def _load(spec: registry.MethodSpec, path: Path, weights_label: str, recipe_defa
           scales: Sequence[int] | None, plan: SourcePlan) -> harness.MethodRun:
     from benchmark import trainer, weights
 
-    state, overrides, meta = weights.import_weights(spec.name, path)
-    config = registry.resolve_config(spec.name, **overrides)
-    model = weights.load_state(registry.create_model(spec.name, **config), state, source=str(path))
+    model, config, meta = weights.build_model(spec.name, path)
     return harness.MethodRun(
         spec, config, model, weights=weights_label, recipe=trainer.recipe_label(meta, recipe_default),
         tile=plan.tile, scales=tuple(scales) if scales is not None else None,

@@ -268,6 +268,8 @@ def plan_training(
     # One JSON round trip: tuples become lists, so the key is the same however it was given.
     params = json.loads(json.dumps({k: v for k, v in resolved.items() if k not in EXECUTION_KEYS}))
     execution = {k: v for k, v in resolved.items() if k in EXECUTION_KEYS}
+    if "val_scale" not in overrides and len(resolved["scales"]) == 1:
+        execution["val_scale"] = resolved["scales"][0]  # validate where a one-scale model works
     return TrainPlan(method, recipe, model_config, params, execution, int(seed), notes)
 
 

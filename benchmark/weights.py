@@ -345,6 +345,16 @@ def load_model(path: PathLike, method: str | None = None, **overrides: Any) -> t
     return model.eval(), {**meta, "config": config}
 
 
+def build_model(method: str, path: PathLike) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """``method`` built with the file's config and loaded with its weights: an srbench
+    checkpoint or any published format :func:`import_weights` reads (the one loader of
+    ``run``, ``ablate`` and ``weights import``). Returns ``(model, config, meta)``."""
+    state, overrides, meta = import_weights(method, path)
+    config = resolve_config(method, **overrides)
+    model = load_state(create_model(method, **config), state, source=str(path))
+    return model, config, meta
+
+
 # --------------------------------------------------------------------------------------------
 # Published formats
 

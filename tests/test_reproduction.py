@@ -30,3 +30,12 @@ def test_incomplete_cells_are_pending_never_filled(tmp_path: Path) -> None:
         "baby", "woman") + "\n")
     assert "| vdsr | Set5 | 2 | 5/5 | 37.00 | 37.53 | -0.53 | 0.9500 | 0.9587 | -0.0087 |" \
         in reproduction.markdown_table(tmp_path)
+
+
+def test_readme_training_table_matches_the_committed_tables() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    trained = REPO / "results" / "trained" / "eval"
+    assert list(trained.glob("*/per_image.csv")), "results/trained/eval holds no run"
+    block = reproduction.readme_block(readme, reproduction.TRAINED_START,
+                                      reproduction.TRAINED_END)
+    assert block == reproduction.trained_table(trained, REPO / "results" / "reproduction")
