@@ -136,7 +136,7 @@ def describe(run: harness.MethodRun) -> str:
         return f"{run.spec.name}: fixed method, {scales}"
     if run.weights.startswith("zoo:"):
         entry = next(e for e in zoo.entries() if run.weights == e.label)
-        kind = "model" if entry.provenance == "srbench-trained" else "published model"
+        kind = "zoo model" if entry.provenance == "srbench-trained" else "published model"
         return f"{run.spec.name}: {kind} {entry.source_line}, {scales}"
     return f"{run.spec.name}: {run.recipe} weights {run.weights}, {scales}"
 

@@ -64,7 +64,9 @@ def make_train_step(
     method: str, config: Mapping[str, Any], params: Mapping[str, Any], device: torch.device, *,
     bf16: bool, channels_last: bool, compile: bool, seed: int = 0,
 ) -> TrainStep:
-    """A :class:`TrainStep` with the given execution options (``params``: a plan's params)."""
+    """A :class:`TrainStep` with the given execution options (``params``: a plan's params;
+    its ``train_config``, e.g. SRCNN's 'valid' convolutions, builds the training network)."""
+    config = {**config, **params.get("train_config", {})}
     model = _build(method, config, device, channels_last, seed).train()
     optimizer = make_optimizer(model, params, device)
     needs_all = params["loss"] == "recursive_supervision"

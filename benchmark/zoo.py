@@ -213,12 +213,28 @@ def resolve(method: str, scales: Sequence[int], *, offline: bool = False,
 
 def _best(serving: list[ZooEntry], offline: bool, extra_dirs: Iterable[str | Path],
           data_root: str | Path | None, progress: bool) -> tuple[ZooEntry, Path]:
+    """The best-provenance entry, downloaded when needed; when offline, or when its download
+    fails (no network), the best one found locally, said on stderr."""
+    import sys
+
+    from benchmark.data import DownloadError
+
     if not offline:
-        return serving[0], fetch(serving[0], extra_dirs=extra_dirs, data_root=data_root,
-                                 progress=progress)
+        try:
+            return serving[0], fetch(serving[0], extra_dirs=extra_dirs, data_root=data_root,
+                                     progress=progress)
+        except DownloadError as exc:
+            failure: Exception | None = exc
+    else:
+        failure = None
     for entry in serving:
         path = locate(entry, extra_dirs=extra_dirs, data_root=data_root)
         if path is not None:
+            if failure is not None:
+                print(f"note: {serving[0].name} could not be downloaded ({failure}); using "
+                      f"the local {entry.name} ({entry.provenance}) instead", file=sys.stderr)
             return entry, path
+    if failure is not None:
+        raise failure
     fetch(serving[0], offline=True, extra_dirs=extra_dirs, data_root=data_root)  # raises
     raise AssertionError("unreachable")

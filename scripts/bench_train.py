@@ -17,7 +17,7 @@ import argparse
 import os
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ CPU = torch.device("cpu")
 #: (method, recipe overrides) of the two trainings measured.
 RECIPES: dict[str, dict[str, Any]] = {
     "drrn_b1u9": {},  # the quick recipe as it is: width 32, batch 16, 31x31
-    "srcnn_915": {"patch_size": 33, "batch_size": 128},
+    "srcnn_915": {},  # its own quick recipe: 33x33, batch 128, 'valid' training convs
 }
 
 
@@ -43,6 +43,7 @@ class Variant:
     channels_last: bool
     compile: bool
     batch: int | None = None  # None: the recipe's batch
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def variants(method: str) -> list[Variant]:
@@ -57,11 +58,20 @@ def variants(method: str) -> list[Variant]:
         Variant("channels_last 2t", 2, True, False),
         Variant("compile 1t", 1, False, True),
         Variant(f"plain 1t batch {4 * batch}", 1, False, False, 4 * batch),
+        *SAME_CONV.get(method, []),
     ]
 
 
+#: SRCNN before its training network became the paper's 'valid' one: 'same' replicate convs
+#: on the whole 33x33 patch (what the SRCNN recipe trained before).
+SAME_CONV = {"srcnn_915": [
+    Variant("same-conv plain 1t (before)", 1, False, False, overrides={"train_config": {}}),
+    Variant("same-conv plain 2t (before)", 2, False, False, overrides={"train_config": {}}),
+]}
+
+
 def build(method: str, v: Variant) -> TrainStep:
-    overrides = {**RECIPES[method], **({"batch_size": v.batch} if v.batch else {})}
+    overrides = {**RECIPES[method], **v.overrides, **({"batch_size": v.batch} if v.batch else {})}
     plan = plan_training(method, "quick", overrides)
     torch.set_num_threads(v.threads)
     step = make_train_step(method, plan.config, plan.params, CPU, bf16=False,

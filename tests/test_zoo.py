@@ -42,8 +42,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         thread.join(5)
 
 
-def _tiny_srcnn_checkpoint(path: Path, scales: list[int]) -> Path:
-    torch.manual_seed(0)
+def _tiny_srcnn_checkpoint(path: Path, scales: list[int], seed: int = 0) -> Path:
+    torch.manual_seed(seed)
     config = registry.resolve_config("srcnn_915")
     model = registry.create_model("srcnn_915", **config)
     weights.save_checkpoint(path, model, method="srcnn_915", config=config,
@@ -95,7 +95,7 @@ def test_fresh_cache_downloads_verifies_and_evaluates_a_zoo_file(
     assert zoo.status(entry)[0] == "absent"
     assert _run(fresh, tmp_path, "--weights", "published") == 0
     out = capsys.readouterr().out
-    assert "srcnn_915: published model tiny_x2 (srbench-trained, UNOFFICIAL" in out
+    assert "srcnn_915: zoo model tiny_x2 (srbench-trained, UNOFFICIAL" in out
     assert zoo.status(entry) == ("cached", zoo.cache_path(entry))
     (run,) = (tmp_path / "results").iterdir()
     rows = pd.read_csv(run / "per_image.csv")
@@ -132,6 +132,29 @@ def test_zoo_download_faults_are_one_line_and_leave_nothing(
     assert not cache.exists() or not [p for p in cache.rglob("*") if p.is_file()]
     # Models are resolved before a run folder is made: no empty run is left behind.
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").iterdir())
+
+
+def test_a_failed_download_falls_back_to_a_local_entry_and_says_so(
+    served: tuple[Path, str], fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """No network for the official file: the local srbench-trained one serves, with a note."""
+    www, url = served
+    official = _tiny_srcnn_checkpoint(www / "official.safetensors", [2])
+    local = tmp_path / "local"
+    local.mkdir()
+    ours = _tiny_srcnn_checkpoint(local / "ours.safetensors", [2], seed=1)  # its own sha256
+    _manifest(tmp_path, monkeypatch, {
+        "official_x2": _entry(official, f"{url}/gone.safetensors", [2],
+                              provenance="official release", official=True),
+        "ours_x2": _entry(ours, f"{url}/ours.safetensors", [2]),
+    })
+    monkeypatch.setenv("SRBENCH_WEIGHTS", str(local))
+    assert _run(fresh, tmp_path) == 0
+    captured = capsys.readouterr()
+    assert "official_x2 could not be downloaded" in captured.err and "using the local ours_x2" \
+        in captured.err
+    assert "srcnn_915: zoo model ours_x2 (srbench-trained" in captured.out
 
 
 def test_local_files_are_found_by_sha256_whatever_their_names(
