@@ -60,7 +60,7 @@ class Fingerprint:
 
 def bicubic_psnr(refs: Sequence[ImageRef], scales: Sequence[int], *, cache_dir: Path,
                  jobs: int = 1) -> dict[int, float]:
-    """Mean per-image PSNR of MATLAB bicubic (the ILR) per scale, PROTOCOL.md steps 1-7.
+    """Mean per-image PSNR of MATLAB bicubic (the ILR) per scale, docs/protocol.md steps 1-7.
 
     GT/ILR pairs come from (and go to) the harness's cache. An image that cannot be prepared
     counts as NaN, so the mean is NaN.

@@ -445,11 +445,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------- parser
+#: Where the documentation is: files of the source tree (not installed with the wheel).
+DOCS_EPILOG = ("Documentation (in the srbench source tree): docs/protocol.md, how every number "
+               "is measured; docs/methods.md, the methods, their published numbers and weights; "
+               "README.md, every command.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
         description="srbench: single-image super-resolution benchmark under the exact "
         f"MATLAB protocol ({PROTOCOL}).",
+        epilog=DOCS_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"srbench {__version__}")
     parser.add_argument("--plugin", action="append", dest="plugins", default=None, metavar="FILE",
@@ -458,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="evaluate methods on test sets (trains missing weights)",
-                         description="Evaluate methods under the protocol and write tidy tables.")
+                         description="Evaluate methods under the protocol and write tidy tables.",
+                         epilog=DOCS_EPILOG)
     run.add_argument("--methods", default="bicubic",
                      help="comma-separated registered methods (see `methods`); default: bicubic")
     run.add_argument("--scales", default="2,3,4", help="comma-separated scales; default 2,3,4")
@@ -528,7 +536,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc = sub.add_parser(
         "score", help="score SR images made elsewhere against a test set",
         description="Pair the SR images of a folder with a test set's GT images by name, "
-        "compute the metrics under a protocol and write the same tables as `run`.")
+        "compute the metrics under a protocol and write the same tables as `run`.",
+        epilog="The protocols and their variants are described step by step in "
+        "docs/protocol.md of the srbench source tree.")
     sc.add_argument("--sr", required=True, metavar="DIR", help="folder of SR images")
     sc.add_argument("--dataset", required=True, help="test set, e.g. set5 (see `datasets list`)")
     sc.add_argument("--scale", required=True, help="SR factor of the images, e.g. 2")
@@ -542,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--protocol", default=PROTOCOL,
                     help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code), matlab-float-y-v1 "
                     "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y) or one of the variants that "
-                    "--explain lists (README)")
+                    "--explain lists (docs/protocol.md)")
     sc.add_argument("--metrics", default="psnr,ssim,ifc",
                     help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc")
     sc.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
@@ -572,7 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_report)
     me = sub.add_parser("methods", help="table of registered methods",
                         description="Every registered method with depth, parameters, "
-                        "multiply-adds per output pixel and its published Set5 x3 PSNR.")
+                        "multiply-adds per output pixel and its published Set5 x3 PSNR.",
+                        epilog="Papers, architectures, published numbers and their sources: "
+                        "docs/methods.md of the srbench source tree.")
     me.add_argument("--memory", action="store_true",
                     help="also measure the peak memory of one forward pass on --device")
     me.add_argument("--memory-size", type=int, default=288, metavar="N",
@@ -583,7 +595,9 @@ def build_parser() -> argparse.ArgumentParser:
     we = sub.add_parser("weights", help="list, download or import published weights",
                         description="Published weights: list the manifest, download one "
                         "(sha256-verified), or import a published file (VDSR/SRCNN .mat, "
-                        "MXNet DRRN .params) into an srbench checkpoint.")
+                        "MXNet DRRN .params) into an srbench checkpoint.",
+                        epilog="Provenance and terms of every zoo entry: docs/methods.md "
+                        "(Model zoo) of the srbench source tree.")
     we.add_argument("action", choices=["list", "download", "import"])
     we.add_argument("target", nargs="?", help="download: weights name; import: METHOD")
     we.add_argument("file", nargs="?", help="import: the published file")

@@ -3,7 +3,7 @@
 ``run --self-ensemble`` evaluates a method as the mean of its outputs on the 8 dihedral
 transforms of the ILR (4 rotations by 90 degrees, each with and without a left-right flip),
 every output transformed back before the mean; the mean is then clipped and quantised like
-any output (PROTOCOL.md step 5), so the ensemble averages before quantisation.
+any output (docs/protocol.md step 5), so the ensemble averages before quantisation.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The evaluation harness: PROTOCOL.md steps 1-7 for any registered method.
+"""The evaluation harness: docs/protocol.md steps 1-7 for any registered method.
 
 Stages, each timed for the benchmark:
 1. prepare: read each image, compute GT (uint8 Y, modcropped) and ILR (float64) per scale,
@@ -148,7 +148,7 @@ def prepare_pairs(
     times: StageTimes,
     progress: bool = True,
 ) -> list[Pair]:
-    """GT/ILR for every dataset image and scale (PROTOCOL steps 1-3), cached on disk."""
+    """GT/ILR for every dataset image and scale (docs/protocol.md steps 1-3), cached on disk."""
     refs = [ref for refs in images.values() for ref in refs]
     results = Parallel(n_jobs=jobs, return_as="generator")(
         delayed(_prepare_one)(ref, scales, cache_dir) for ref in refs
@@ -201,7 +201,7 @@ def _model_call(run: MethodRun) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) -> dict[str, float]:
-    """PROTOCOL steps 6-7 on uint8 images: shave ``scale`` pixels, then each metric.
+    """docs/protocol.md steps 6-7 on uint8 images: shave ``scale`` pixels, then each metric.
 
     Returns the metric values and ``<metric>_seconds`` for the stage split.
     """
@@ -361,7 +361,7 @@ def estimate_seconds(run: MethodRun, pairs: list[Pair], device: torch.device,
 
 
 def colour_output(image: np.ndarray, sr_y: np.ndarray, scale: int) -> np.ndarray:
-    """PROTOCOL step 8: SR Y with the bicubic Cb/Cr, back to RGB (for looking, not metrics).
+    """docs/protocol.md step 8: SR Y with the bicubic Cb/Cr, back to RGB (for looking only).
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 Everything here reproduces the MATLAB behaviour that the published SR tables depend on
 (``imread``, ``rgb2ycbcr``, ``imresize(..., 'bicubic')``, ``uint8`` rounding); see
-``PROTOCOL.md`` steps 1-5. All functions are pure and take / return numpy arrays.
+``docs/protocol.md`` steps 1-5. All functions are pure and take / return numpy arrays.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def quantize_unit(x: np.ndarray) -> np.ndarray:
-    """Quantise an image on the [0, 1] scale to uint8 (PROTOCOL.md step 5).
+    """Quantise an image on the [0, 1] scale to uint8 (docs/protocol.md step 5).
 
     Parameters
     ----------
@@ -221,8 +221,9 @@ def rgb2ycbcr(img: np.ndarray) -> np.ndarray:
     ndarray, shape (H, W, 3)
         uint8 input: uint8 YCbCr, Y in [16, 235], Cb/Cr in [16, 240]. Each channel is
         ``(t0/255)*R + (t1/255)*G + (t2/255)*B + offset`` evaluated left to right in float64
-        (PROTOCOL.md step 1), then rounded half away from zero. The evaluation order matters:
-        other orders round differently on a few pixels of Set5 butterfly and Set14 monarch.
+        (docs/protocol.md step 1), then rounded half away from zero. The evaluation order
+        matters: other orders round differently on a few pixels of Set5 butterfly and Set14
+        monarch.
         Float input: float64 YCbCr, Y in [16/255, 235/255], Cb/Cr in [16/255, 240/255].
     """
     img = _check_rgb(img)
@@ -236,7 +237,7 @@ def rgb2ycbcr(img: np.ndarray) -> np.ndarray:
 
 
 def rgb2y(img: np.ndarray) -> np.ndarray:
-    """The Y channel of MATLAB ``rgb2ycbcr`` on uint8 input (PROTOCOL.md step 1).
+    """The Y channel of MATLAB ``rgb2ycbcr`` on uint8 input (docs/protocol.md step 1).
 
     Parameters
     ----------
@@ -399,7 +400,7 @@ def imresize(
         ``scale`` and ``output_shape``.
     border : {'symmetric', 'replicate'}
         How out-of-range input indices are mapped. ``'symmetric'`` (mirror, edge pixel
-        repeated; the default) is what PROTOCOL.md step 3 prescribes; it matches the
+        repeated; the default) is what docs/protocol.md step 3 prescribes; it matches the
         ``pytorch-vdsr`` ``.mat`` data to 1e-13 and Octave's imresize (the golden pairs)
         bit for bit. ``'replicate'`` (indices clamped) is the rule of the MATLAB release that
         made the RCAN and SelfExSR LR files: it reproduces every pixel of them, whereas
@@ -602,7 +603,7 @@ def min_side(scale: int) -> int:
 
 
 def prepare_pair(img_uint8: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ground truth and bicubic input of one test image (PROTOCOL.md steps 1-3).
+    """Ground truth and bicubic input of one test image (docs/protocol.md steps 1-3).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
-"""PSNR, SSIM and IFC exactly as the MATLAB reference code computes them (PROTOCOL.md step 7).
+"""PSNR, SSIM and IFC exactly as the MATLAB reference code computes them (docs/protocol.md step 7).
 
 All metrics take two 2-D images on the 0-255 scale (uint8 or float), the reference first, and
-compute in float64. Nothing is shaved here: callers shave (PROTOCOL.md step 6).
+compute in float64. Nothing is shaved here: callers shave (docs/protocol.md step 6).
 
 * :func:`psnr`: ``20 log10(255 / RMSE)``.
 * :func:`ssim`: Wang et al. ``ssim_index.m`` (2003/2004), not the later ``ssim.m``.

@@ -6,8 +6,9 @@ fed with them. Every result row records the name of the protocol that produced i
 numbers of different protocols are never averaged together (``results.GROUP`` holds
 ``protocol``).
 
-* ``drrn-matlab-v1`` (PROTOCOL.md, the suite's law): Y is MATLAB ``rgb2ycbcr`` on the uint8
-  image, i.e. uint8; metrics on the shaved uint8 Y planes. The harness's ``run`` always uses it.
+* ``drrn-matlab-v1`` (docs/protocol.md, the suite's own protocol): Y is MATLAB ``rgb2ycbcr``
+  on the uint8 image, i.e. uint8; metrics on the shaved uint8 Y planes. The harness's ``run``
+  always uses it.
 * ``matlab-float-y-v1``: the EDSR/RCAN ``Evaluate_PSNR_SSIM.m`` evaluation. Y is
   ``single(rgb2ycbcr(im2double(img)))``, multiplied by 255 in single precision and never
   rounded to integers; metrics on the shaved float Y planes.
@@ -133,12 +134,12 @@ class Protocol:
 
 # ------------------------------------------------------------------------- drrn-matlab-v1
 def _uint8_y(img: np.ndarray) -> np.ndarray:
-    """PROTOCOL.md step 1: uint8 Y of MATLAB ``rgb2ycbcr``; single-channel images as they are."""
+    """docs/protocol.md step 1: uint8 Y of MATLAB ``rgb2ycbcr``; single-channel images as is."""
     return imaging.rgb2y(img)
 
 
 def _uint8_gt_y(img: np.ndarray, scale: int) -> np.ndarray:
-    """PROTOCOL.md steps 1-2 and 5: the uint8 Y, modcropped (``quantize_unit(Y/255)`` is Y)."""
+    """docs/protocol.md steps 1-2, 5: the uint8 Y, modcropped (``quantize_unit(Y/255)`` is Y)."""
     return imaging.modcrop(imaging.rgb2y(img), scale)
 
 
@@ -169,7 +170,8 @@ def _shave_scale(scale: int) -> int:
 
 # ------------------------------------------------------------------- variants (score --explain)
 # Each variant is drrn-matlab-v1 with one step done as some published code does it instead;
-# ``score --explain`` rescores the same SR images under all of them (README, protocol table).
+# ``score --explain`` rescores the same SR images under all of them (docs/protocol.md,
+# "Explainer variants").
 def _float64_y(img: np.ndarray) -> np.ndarray:
     """The drrn-matlab-v1 Y sum in float64, not rounded (single-channel images as float)."""
     img = np.asarray(img)
@@ -277,7 +279,7 @@ _PROTOCOLS: dict[str, Protocol] = {
         Protocol(
             name=PROTOCOL,
             description="DRRN/VDSR MATLAB test code: uint8 Y of rgb2ycbcr, shave s, PSNR, "
-            "ssim_index, ifcvec on uint8 Y (PROTOCOL.md)",
+            "ssim_index, ifcvec on uint8 Y (docs/protocol.md)",
             gt_y=_uint8_gt_y,
             sr_y=_uint8_y,
             shave=_shave_scale,

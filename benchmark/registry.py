@@ -41,7 +41,7 @@ class MethodSpec:
     config : dict
         Default keyword arguments of ``factory`` (the paper's hyper-parameters).
     input_mode : str
-        ``"ilr"``: the bicubic-upscaled Y (ILR) of PROTOCOL.md step 3. The only mode the
+        ``"ilr"``: the bicubic-upscaled Y (ILR) of docs/protocol.md step 3. The only mode the
         published methods need; kept explicit so that post-upsampling methods can be added.
     trainable : bool
         False for fixed methods (bicubic) that need no weights.

@@ -23,7 +23,8 @@ Selection rules (also stated in the report):
   ``seed`` column the mean is taken per seed, then averaged over seeds (std shown);
 - paper values come from the method registry (``MethodSpec.published``) when the row's
   model config is the registered one (the width cap of a reduced recipe aside), and from
-  ``PAPER.md``'s figure values in the figures; a missing value is ``n/a``, never invented;
+  the paper's figure values listed in ``docs/methods.md`` (the ``*_PAPER`` constants below)
+  in the figures; a missing value is ``n/a``, never invented;
 - a recipe other than the paper's (``quick``, ``fast``, ...) is marked "not comparable".
 
 ``refresh_report(results_dir)`` is the never-raising variant meant for the end of ``run``:
@@ -100,9 +101,9 @@ DISPLAY = {
 DATASET_DISPLAY = {"set5": "Set5", "set14": "Set14", "bsd100": "BSD100",
                    "urban100": "Urban100", "sample": "sample"}
 
-#: Table 4 (B3U4, d = 28, PAPER.md: most likely Set5 x3), PSNR only.
+#: Table 4 (B3U4, d = 28; docs/methods.md: most likely Set5 x3), PSNR only.
 TABLE4_PAPER = {"DRRN_NS_C": 33.92, "DRRN_NS": 33.97, "DRRN_C": 33.95, "DRRN": 33.99}
-#: Figure 1: (label, parameters, Set5 x3 PSNR); RED30's PSNR is not in PAPER.md.
+#: Figure 1: (label, parameters, Set5 x3 PSNR); RED30's PSNR is not known (docs/methods.md).
 FIG1_PAPER = [("SRCNN", 57e3, 32.75), ("VDSR", 665e3, 33.66), ("DRCN", 1774e3, 33.82),
               ("DRRN_B1U9", 297e3, 33.93), ("DRRN_B1U25", 297e3, 34.03),
               ("RED30", 4131e3, math.nan)]
@@ -741,7 +742,8 @@ def table3(summary: pd.DataFrame, variants: dict) -> tuple[Table, dict[str, Any]
         "n_images", "ifc_missing", "ifc", "paper_ifc", "runs"])
     table = Table(
         "table3", "Table 3: mean IFC (ours; paper n/a)",
-        "The paper's IFC values could not be read (PAPER.md): its column is n/a throughout.",
+        "The paper's IFC values could not be read (docs/methods.md, Known discrepancies): its "
+        "column is n/a throughout.",
         frame, [("Dataset", "l"), ("Scale", "c"), ("Method", "l"), ("IFC", "r"), ("paper", "r")],
         latex_rows, breaks)
     html = {"columns": [_column(v, v.method, _runs_of(summary, v)) for v in chosen],
@@ -930,9 +932,9 @@ def make_figures(summary: pd.DataFrame, variants: dict, out: Path) -> list[dict[
         points.append(Point(v.label, params, float(r.psnr), _ours_source(v), "ours", _std(r)))
     figs.scatter_figure(points, out, "figure1", title="Figure 1: Set5 x3 PSNR vs parameters",
                         xlabel="parameters (log scale)", ylabel="PSNR (dB), Set5 x3", logx=True)
-    caption = ("Paper points from PAPER.md (hollow); ours filled, parameters counted with "
-               "benchmark.modelinfo.model_stats from each row's config. RED30 (4,131K "
-               "parameters): PSNR n/a in PAPER.md, not drawn. Self-ensembles (+) are not "
+    caption = ("Paper points as listed in docs/methods.md (hollow); ours filled, parameters "
+               "counted with benchmark.modelinfo.model_stats from each row's config. RED30 "
+               "(4,131K parameters): PSNR not known, not drawn. Self-ensembles (+) are not "
                "drawn.")
     if skipped:
         caption += " Not drawn (no or unknown parameter count): " + ", ".join(skipped) + "."
@@ -986,9 +988,10 @@ def make_figures(summary: pd.DataFrame, variants: dict, out: Path) -> list[dict[
                     title="Figure 9: PSNR of shallow, deep and very deep models",
                     xlabel="PSNR (dB)")
     made.append({"stem": "figure9", "title": "Figure 9: Set5 x3 and Set14 x3",
-                 "caption": "Paper values as listed in PAPER.md (DRRN_B1U9 on Set14: n/a). Ours: "
-                            "our SRCNN, VDSR, DRCN and DRRN results with the registered config; "
-                            "A+, SelfEx and CSCN are not part of the suite."})
+                 "caption": "Paper values as listed in docs/methods.md (DRRN_B1U9 on Set14: "
+                            "n/a). Ours: our SRCNN, VDSR, DRCN and DRRN results with the "
+                            "registered config; A+, SelfEx and CSCN are not part of the "
+                            "suite."})
     for fig in made:
         fig["png"] = f"figures/{fig['stem']}.png"
         fig["svg"] = f"figures/{fig['stem']}.svg"

@@ -1,4 +1,4 @@
-"""Bicubic interpolation: the protocol's ILR itself (MATLAB ``imresize``, PROTOCOL.md step 4)."""
+"""Bicubic interpolation: the ILR itself (MATLAB ``imresize``, docs/protocol.md step 4)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from benchmark.registry import register_method
 
-#: Published bicubic means (PSNR, SSIM), PROTOCOL.md / DRRN Table 2.
+#: Published bicubic means (PSNR, SSIM), DRRN Table 2 (docs/methods.md).
 PUBLISHED = {
     ("set5", 2): (33.66, 0.9299), ("set5", 3): (30.39, 0.8682), ("set5", 4): (28.42, 0.8104),
     ("set14", 2): (30.24, 0.8688), ("set14", 3): (27.55, 0.7742), ("set14", 4): (26.00, 0.7027),

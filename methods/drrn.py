@@ -55,8 +55,8 @@ PUBLISHED_B1U9 = {
     ("set5", 2): (37.66, 0.9589), ("set5", 3): (33.93, 0.9234), ("set5", 4): (31.58, 0.8864),
 }
 
-#: Table 4 (B3U4, d = 28): PSNR only, no SSIM printed (NaN); PAPER.md reads the table as Set5 x3
-#: ("most likely"). Valid for the registered B3U4 defaults only.
+#: Table 4 (B3U4, d = 28): PSNR only, no SSIM printed (NaN); docs/methods.md reads the table
+#: as Set5 x3 ("most likely"). Valid for the registered B3U4 defaults only.
 PUBLISHED_TABLE4 = {
     "drrn_ns_c": {("set5", 3): (33.92, NAN)},
     "drrn_ns": {("set5", 3): (33.97, NAN)},
@@ -64,11 +64,11 @@ PUBLISHED_TABLE4 = {
     "drrn_b3u4": {("set5", 3): (33.99, NAN)},  # for reference; no registered name is B3U4
 }
 
-#: Training set-up of the official DRRN release (PAPER.md): 291 images x 8 flips/rotations,
-#: scales 2/3/4 mixed into one model, 31x31 patches with stride 21, batch 128, SGD momentum 0.9,
-#: weight decay 1e-4, lr 0.1 halved every 10 epochs of 6,536 iterations, biases at 0.1x lr,
-#: adjustable clipping of the GLOBAL gradient norm to theta / lr (theta = 0.01), BN in train mode,
-#: loss 1/(2N) sum ||y - D(x)||^2.
+#: Training set-up of the official DRRN release (docs/methods.md, DRRN): 291 images x 8
+#: flips/rotations, scales 2/3/4 mixed into one model, 31x31 patches with stride 21, batch
+#: 128, SGD momentum 0.9, weight decay 1e-4, lr 0.1 halved every 10 epochs of 6,536
+#: iterations, biases at 0.1x lr, adjustable clipping of the GLOBAL gradient norm to
+#: theta / lr (theta = 0.01), BN in train mode, loss 1/(2N) sum ||y - D(x)||^2.
 RECIPE = {
     "train_set": "train291",
     "augment": "dihedral8",

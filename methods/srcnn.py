@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from benchmark.registry import register_method
 
 #: SRCNN column of DRRN Table 2 (9-5-5 model). The Set14 cells come from a single, weaker
-#: source (marked ``?`` in PAPER.md); kept because no better value is known.
+#: source (marked with a dagger in docs/methods.md); kept because no better value is known.
 PUBLISHED_955 = {
     ("set5", 2): (36.66, 0.9542), ("set5", 3): (32.75, 0.9090), ("set5", 4): (30.48, 0.8628),
     ("set14", 2): (32.42, 0.9063), ("set14", 3): (29.28, 0.8209), ("set14", 4): (27.49, 0.7503),

@@ -4,7 +4,7 @@ For each method and image size: build the model with its paper config (random He
 do not change the arithmetic), run ``warmup`` untimed forwards, then ``runs`` timed forwards of
 one ``(1, 1, S, S)`` ILR under ``torch.inference_mode`` and report the median seconds, with the
 conv multiply-adds per pixel, the torch thread count and the dtype. Only the forward pass is
-timed (PROTOCOL.md, Timing). Other processes on the machine inflate the figures.
+timed (docs/protocol.md, Timing). Other processes on the machine inflate the figures.
 
 Usage::
 

@@ -26,7 +26,7 @@ import torch
 
 
 def set5_x2_psnr(model: torch.nn.Module | None, data_root: str) -> float:
-    """Mean Set5 x2 PSNR of ``model`` (None: bicubic) under PROTOCOL.md steps 1-7."""
+    """Mean Set5 x2 PSNR of ``model`` (None: bicubic) under docs/protocol.md steps 1-7."""
     from benchmark import data, imaging, metrics
 
     scores = []

@@ -30,7 +30,7 @@ UNSHAVED_SSIM_CELLS = {("set14", 3), ("set14", 4), ("urban100", 4)}
 
 
 def test_bicubic_reproduces_all_twelve_published_cells(datasets_root: Path, cache_dir: Path):
-    """PROTOCOL.md: bicubic on Set5/Set14/BSD100/Urban100 x2/x3/x4 within 0.01 dB and 0.0005."""
+    """docs/protocol.md: bicubic on Set5/Set14/BSD100/Urban100 x2/x3/x4 within 0.01 dB, 0.0005."""
     images = {name: data.list_images(name, datasets_root, offline=True, progress=False)
               for name in ("set5", "set14", "bsd100", "urban100")}
     pairs = harness.prepare_pairs(images, [2, 3, 4], cache_dir=cache_dir, jobs=2,

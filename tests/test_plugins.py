@@ -90,7 +90,7 @@ def test_plugin_method_runs_through_run(
     per_image = pd.read_csv(run_dir / "per_image.csv")
     assert set(per_image["method"]) == {"tiny"} and len(per_image) == 5
     assert set(per_image["protocol"]) == {"drrn-matlab-v1"}
-    # The identity on the ILR is bicubic: Set5 x2 33.66 dB (PROTOCOL.md golden value).
+    # The identity on the ILR is bicubic: Set5 x2 33.66 dB (published, docs/methods.md).
     assert per_image["psnr"].mean() == pytest.approx(33.66, abs=0.005)
 
 
