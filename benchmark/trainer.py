@@ -482,6 +482,21 @@ def validate(run: harness.MethodRun, pairs: list[tuple[np.ndarray, np.ndarray]],
 
 
 # ------------------------------------------------------------------------------ checkpoints
+def _check_patch_fits(model: nn.Module, patch: int, method: str, device: torch.device) -> None:
+    """A one-line error, before any data is read, when a ``patch`` x ``patch`` input does not
+    fit the training network (e.g. SRCNN's 'valid' convolutions need more than 2 x radius)."""
+    model.eval()  # no batch-norm statistics are touched
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, patch, patch, device=device))
+    except RuntimeError as exc:
+        raise ValueError(f"{method}: a {patch}x{patch} training patch does not fit its training "
+                         f"network ({str(exc).splitlines()[0]}); use a larger patch_size"
+                         ) from None
+    finally:
+        model.train()
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
@@ -684,6 +699,7 @@ def train(
     if use_cl:
         model.to(memory_format=torch.channels_last)
     model.train()
+    _check_patch_fits(model, p["patch_size"], method, dev)
     parameters = [q for q in model.parameters() if q.requires_grad]
     optimizer = make_optimizer(model, p, dev)
     needs_all = p["loss"] == "recursive_supervision"

@@ -257,7 +257,7 @@ def test_offline_main_job_trains_on_the_embedded_set_and_says_so(
     monkeypatch.setenv("SRBENCH_CACHE", str(tmp_path / "cache"))
     empty = tmp_path / "no-data"
     empty.mkdir()
-    tiny = ["--set=patch_size=15", "--set=stride=15", "--set=batch_size=4", "--set=iterations=3",
+    tiny = ["--set=patch_size=21", "--set=stride=21", "--set=batch_size=4", "--set=iterations=3",
             "--set=max_patches=64", "--set=log_every=3", "--set=ckpt_every=3",
             "--set=channels_last=false"]
     code = main(["run", "--methods", "bicubic,srcnn", "--scales", "2", "--metrics", "psnr",
