@@ -7,16 +7,25 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from benchmark import PROTOCOL, __version__, registry
 
-from benchmark import PROTOCOL, __version__, data, harness, registry, results, sources
-from benchmark.weights import WeightsError
+if TYPE_CHECKING:
+    from benchmark import data, harness, sources
+
+# The modules that need torch, pandas or OpenCV are imported by the functions that use them,
+# so that `--help` and a mistyped option answer at once (tests/test_startup.py).
 
 EXIT_SKIPPED = 3  # the run finished, but some images could not be evaluated
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 INTERRUPTED = "interrupted; results already written are intact"
 STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
+#: Every command takes --quiet; bars are drawn on a terminal only anyway (benchmark.progress).
+QUIET_HELP = "no progress bars"
+#: benchmark.locations.default_weights_dir, in words.
+WEIGHTS_DIR_HELP = ("default: weights/ of the srbench checkout when run from one, else "
+                    "$SRBENCH_CACHE/trained, by default ~/.cache/srbench/trained")
 
 
 class UsageError(ValueError):
@@ -58,6 +67,8 @@ def parse_methods(text: str) -> list[registry.MethodSpec]:
 
 
 def parse_datasets(text: str) -> list[str]:
+    from benchmark import data
+
     names: list[str] = []
     for item in _csv_list(text):
         try:
@@ -74,7 +85,7 @@ def parse_datasets(text: str) -> list[str]:
 
 def parse_metrics(text: str) -> tuple[str, ...]:
     """The protocol's metrics (psnr, ssim, ifc) and sewar's extended ones (``extmetrics``)."""
-    from benchmark import extmetrics
+    from benchmark import extmetrics, harness
 
     names = _csv_list(text)
     known = [*harness.METRICS, *extmetrics.EXTENDED]
@@ -93,6 +104,8 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 def source_plan(args: argparse.Namespace, specs: list[registry.MethodSpec],
                 scales: list[int], root: Path) -> sources.SourcePlan:
     """What ``run``'s options say about where each model comes from."""
+    from benchmark import sources
+
     try:
         weights = sources.parse_weights(args.weights, specs)
     except ValueError as exc:
@@ -126,6 +139,8 @@ def load_images(
     ``names=None`` is the default job: the paper's four test sets, or the embedded
     ``sample`` set when they are absent and cannot be downloaded (an offline machine).
     """
+    from benchmark import data
+
     if names is not None:
         return {name: data.list_images(name, root, offline=offline, progress=progress)
                 for name in names}
@@ -139,6 +154,8 @@ def load_images(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark import data, harness, results, sources
+
     specs = parse_methods(args.methods)
     scales = parse_scales(args.scales)
     metric_names = parse_metrics(args.metrics)
@@ -215,6 +232,8 @@ def open_run(args: argparse.Namespace,
     ``DIR`` that does not exist yet (or holds no run) starts a run there, so one command both
     starts and continues a long run. A run folder of another request is refused.
     """
+    from benchmark import results
+
     if not args.resume:
         return "", None, []
     run_dir = Path(args.resume)
@@ -238,6 +257,7 @@ def open_run(args: argparse.Namespace,
 def announce_estimate(runs: list[harness.MethodRun], pairs: list[harness.Pair],
                       device: Any, done: set[Any]) -> None:
     """Print each method's estimated forward time when the total is above a minute."""
+    from benchmark import harness, sources
     from benchmark.modelinfo import model_stats
 
     estimates = []
@@ -273,6 +293,8 @@ def print_run_warnings(summary: Any) -> None:
 
 # ------------------------------------------------------------------------------ datasets
 def cmd_datasets(args: argparse.Namespace) -> int:
+    from benchmark import data
+
     root = data.resolve_data_root(args.data_root)
     if args.fingerprint and args.names:
         raise UsageError("give the NAMES once: `datasets verify --fingerprint NAMES`")
@@ -286,7 +308,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         return 0
     if args.action == "download":
         for name in names:
-            data.download_dataset(name, root)
+            data.download_dataset(name, root, progress=not args.quiet)
     dirs_only = all(n.startswith("dir:") for n in names)
     if args.like and not (args.fingerprint is not None and dirs_only):
         raise UsageError("--like names the set a dir: folder claims to be; it needs "
@@ -295,7 +317,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         return fingerprint_sets(names if args.names else list(STANDARD_SETS), args.like, root)
     status = 0
     for name in names:
-        report = data.verify_dataset(name, root)
+        report = data.verify_dataset(name, root, progress=not args.quiet)
         bad = [(f, s) for f, s in report if s != "ok"]
         print(f"{name}: {len(report) - len(bad)}/{len(report)} files ok under {root}")
         for file, state in bad:
@@ -306,7 +328,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def fingerprint_sets(names: list[str], like: str | None, root: Path) -> int:
     """``datasets verify --fingerprint``: one line per set; 1 when one fails, else 0."""
-    from benchmark import alarms
+    from benchmark import alarms, data
 
     if like is not None:
         like = parse_datasets(like)[0]
@@ -348,9 +370,8 @@ def load_plugin_files(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------- score
 def cmd_score(args: argparse.Namespace) -> int:
-    from benchmark import imaging
+    from benchmark import data, imaging, results, score
     from benchmark import protocol as protocols
-    from benchmark import score
 
     try:
         proto = protocols.get_protocol(args.protocol)
@@ -448,7 +469,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- methods / weights
 def cmd_methods(args: argparse.Namespace) -> int:
-    from benchmark import modelinfo
+    from benchmark import harness, modelinfo
 
     device = harness.resolve_device(args.device) if args.memory else None
     size = (args.memory_size, args.memory_size)
@@ -493,14 +514,15 @@ def cmd_weights(args: argparse.Namespace) -> int:
         if not args.target:
             raise UsageError("weights download NAME: give a name from `weights list`")
         if args.out:
-            print(weights.download_weights(args.target, Path(args.out)))
+            print(weights.download_weights(args.target, Path(args.out), progress=not args.quiet))
             return 0
         entry = next((e for e in zoo.entries() if e.name == args.target), None)
         if entry is None:
             names = [e.name for e in zoo.entries()]
             raise UsageError(f"unknown zoo entry {args.target!r}"
                              f"{registry.suggest(args.target, names)}; see `weights list`")
-        print(zoo.fetch(entry, extra_dirs=args.weights_search or [], data_root=args.data_root))
+        print(zoo.fetch(entry, extra_dirs=args.weights_search or [], data_root=args.data_root,
+                        progress=not args.quiet))
         return 0
     if not (args.target and args.file):
         raise UsageError("weights import METHOD FILE [--out PATH]")
@@ -534,7 +556,7 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from benchmark import train
+    from benchmark import data, sources, train
 
     spec = parse_methods(args.method)[0]
     if not spec.trainable:
@@ -562,6 +584,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
+    from benchmark import sources
     from benchmark.speed import speed
 
     specs = [s for s in parse_methods(args.methods) if s.trainable]
@@ -604,7 +627,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------- compare
 def cmd_compare(args: argparse.Namespace) -> int:
-    from benchmark import comparison
+    from benchmark import comparison, results
 
     try:
         table = comparison.compare(args.run_dirs, args.baseline, _csv_list(args.metrics),
@@ -649,7 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--offline", action="store_true", help="never download missing data")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     run.add_argument("--weights", metavar="published | FILE | METHOD=FILE|published,...",
                      help="weights for learned methods: 'published' (the zoo, see `weights "
                      "list`), srbench checkpoints or published files (VDSR/SRCNN .mat, MXNet "
@@ -671,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train-threads", type=int, default=None, metavar="N",
                      help="torch threads for CPU training (default: the cores the load "
                      "average leaves idle; measured in train.cpu_threads)")
-    run.add_argument("--weights-dir", help="trained checkpoints (default: weights/)")
+    run.add_argument("--weights-dir", help=f"trained checkpoints ({WEIGHTS_DIR_HELP})")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
     run.add_argument("--self-ensemble", action="store_true",
@@ -697,6 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--like", metavar="SET",
                     help="with --fingerprint and dir:PATH names: the standard set the folder "
                     "claims to be, e.g. set14")
+    ds.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ds.set_defaults(func=cmd_datasets)
 
     sc = sub.add_parser(
@@ -724,6 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
     sc.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
     sc.add_argument("--offline", action="store_true", help="never download missing data")
+    sc.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     sc.set_defaults(func=cmd_score)
 
     rp = sub.add_parser(
@@ -743,6 +768,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--serve", action="store_true",
                     help="serve the report on http://127.0.0.1:PORT/ until Ctrl-C")
     rp.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    rp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     rp.set_defaults(func=cmd_report)
     me = sub.add_parser("methods", help="table of registered methods",
                         description="Every registered method with depth, parameters, "
@@ -752,6 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--memory-size", type=int, default=288, metavar="N",
                     help="input side for --memory (default 288, the paper's size)")
     me.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (for --memory)")
+    me.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     me.set_defaults(func=cmd_methods)
 
     we = sub.add_parser("weights", help="list, download or import published weights",
@@ -762,11 +789,12 @@ def build_parser() -> argparse.ArgumentParser:
     we.add_argument("target", nargs="?", help="download: weights name; import: METHOD")
     we.add_argument("file", nargs="?", help="import: the published file")
     we.add_argument("--out", help="output file or folder (download default: the cache, "
-                    "$SRBENCH_CACHE/weights; import default: weights/)")
+                    "$SRBENCH_CACHE/weights; import default: ./weights/)")
     we.add_argument("--weights-search", action="append", metavar="DIR",
                     help="folder searched recursively for zoo files by sha256 (repeatable; "
                     "$SRBENCH_WEIGHTS too)")
     we.add_argument("--data-root", help="dataset folder; reference weights sit in ../reference")
+    we.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     we.set_defaults(func=cmd_weights)
 
     tr = sub.add_parser("train", help="train one method with a named recipe",
@@ -794,9 +822,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--train-threads", type=int, default=None, metavar="N",
                      help="torch threads for CPU training (default: the cores the load "
                      "average leaves idle; measured in train.cpu_threads)")
-    tr.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
+    tr.add_argument("--weights-dir", help=f"checkpoint folder ({WEIGHTS_DIR_HELP})")
     tr.add_argument("--offline", action="store_true", help="never download missing data")
-    tr.add_argument("--quiet", action="store_true")
+    tr.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     tr.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("speed", help="training and inference speed, optimised vs eager",
@@ -812,6 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="recipe override (JSON value), e.g. --set batch_size=64; repeatable")
     sp.add_argument("--train-threads", type=int, default=None, metavar="N",
                     help="torch threads on a CPU (default: the idle cores, as `train`)")
+    sp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     sp.set_defaults(func=cmd_speed)
 
     co = sub.add_parser(
@@ -826,6 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--metrics", default="psnr,ssim", help="per-image columns (default psnr,ssim)")
     co.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
     co.add_argument("--out", default="comparison.csv", help="CSV file (default ./comparison.csv)")
+    co.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     co.set_defaults(func=cmd_compare)
 
     ab = sub.add_parser("ablate", help="ablation studies (Table 4, Figures 6/8) with seeds and CIs",
@@ -851,13 +881,26 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     ab.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     ab.add_argument("--results-dir", default="results", help="where run folders go")
-    ab.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
+    ab.add_argument("--weights-dir", help=f"checkpoint folder ({WEIGHTS_DIR_HELP})")
     ab.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     ab.add_argument("--offline", action="store_true", help="never download missing data")
-    ab.add_argument("--quiet", action="store_true", help="no progress bars")
+    ab.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ab.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
     ab.set_defaults(func=cmd_ablate)
     return parser
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The errors ``main`` reports in one line: usage, dataset and weights errors.
+
+    The last two are taken only from modules already imported: an error whose module never
+    loaded cannot have been raised, and importing it here would cost the start-up time.
+    """
+    errors: list[type[Exception]] = [UsageError]
+    for module, name in (("benchmark.data", "DatasetError"), ("benchmark.weights", "WeightsError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -870,7 +913,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UsageError, data.DatasetError, WeightsError) as exc:
+    except _reported_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SystemError as exc:
