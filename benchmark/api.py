@@ -326,6 +326,7 @@ def run(
         "request": request, "datasets": request["datasets"], "scales": scales,
         "methods": request["methods"], "models": models, "device": str(dev), "jobs": jobs,
         "self_ensemble": request["self_ensemble"], "state": "running",
+        "environment": results.environment(),
     }
     stamp = results.RunStamp(meta["run_id"], meta["version"])
     rows = list(done_rows)

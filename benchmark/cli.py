@@ -8,13 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from benchmark import PROTOCOL, __version__, registry
 
-from benchmark import PROTOCOL, __version__, data, harness, registry, results, sources
-from benchmark.weights import WeightsError
+# The modules that need torch, pandas or OpenCV are imported by the functions that use them,
+# so that `--help` and a mistyped option answer at once (tests/test_startup.py).
 
 EXIT_SKIPPED = 3  # the run finished, but some images could not be evaluated
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 INTERRUPTED = "interrupted; results already written are intact"
+#: Every command takes --quiet; bars are drawn on a terminal only anyway (benchmark.progress).
+QUIET_HELP = "no progress bars"
+#: benchmark.locations.default_weights_dir, in words.
+WEIGHTS_DIR_HELP = ("default: weights/ of the srbench checkout when run from one, else "
+                    "$SRBENCH_CACHE/trained, by default ~/.cache/srbench/trained")
 
 
 class UsageError(ValueError):
@@ -75,7 +81,7 @@ def refresh_report(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from benchmark import api
+    from benchmark import api, results, sources
 
     specs = parse_methods(args.methods)
     scales = parse_scales(args.scales)
@@ -120,6 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ datasets
 def cmd_datasets(args: argparse.Namespace) -> int:
+    from benchmark import data
+
     root = data.resolve_data_root(args.data_root)
     if args.fingerprint and args.names:
         raise UsageError("give the NAMES once: `datasets verify --fingerprint NAMES`")
@@ -133,7 +141,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         return 0
     if args.action == "download":
         for name in names:
-            data.download_dataset(name, root)
+            data.download_dataset(name, root, progress=not args.quiet)
     dirs_only = all(n.startswith("dir:") for n in names)
     if args.like and not (args.fingerprint is not None and dirs_only):
         raise UsageError("--like names the set a dir: folder claims to be; it needs "
@@ -142,7 +150,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         return fingerprint_sets(names if args.names else list(data.STANDARD_SETS), args.like, root)
     status = 0
     for name in names:
-        report = data.verify_dataset(name, root)
+        report = data.verify_dataset(name, root, progress=not args.quiet)
         bad = [(f, s) for f, s in report if s != "ok"]
         print(f"{name}: {len(report) - len(bad)}/{len(report)} files ok under {root}")
         for file, state in bad:
@@ -153,7 +161,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def fingerprint_sets(names: list[str], like: str | None, root: Path) -> int:
     """``datasets verify --fingerprint``: one line per set; 1 when one fails, else 0."""
-    from benchmark import alarms
+    from benchmark import alarms, data
 
     if like is not None:
         like = parse_datasets(like)[0]
@@ -195,7 +203,7 @@ def load_plugin_files(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------------- score
 def cmd_score(args: argparse.Namespace) -> int:
-    from benchmark import api, imaging
+    from benchmark import api, data, imaging, results
     from benchmark import protocol as protocols
     from benchmark import scoring
 
@@ -283,7 +291,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- methods / weights
 def cmd_methods(args: argparse.Namespace) -> int:
-    from benchmark import modelinfo
+    from benchmark import harness, modelinfo
 
     device = harness.resolve_device(args.device) if args.memory else None
     size = (args.memory_size, args.memory_size)
@@ -328,14 +336,15 @@ def cmd_weights(args: argparse.Namespace) -> int:
         if not args.target:
             raise UsageError("weights download NAME: give a name from `weights list`")
         if args.out:
-            print(weights.download_weights(args.target, Path(args.out)))
+            print(weights.download_weights(args.target, Path(args.out), progress=not args.quiet))
             return 0
         entry = next((e for e in zoo.entries() if e.name == args.target), None)
         if entry is None:
             names = [e.name for e in zoo.entries()]
             raise UsageError(f"unknown zoo entry {args.target!r}"
                              f"{registry.suggest(args.target, names)}; see `weights list`")
-        print(zoo.fetch(entry, extra_dirs=args.weights_search or [], data_root=args.data_root))
+        print(zoo.fetch(entry, extra_dirs=args.weights_search or [], data_root=args.data_root,
+                        progress=not args.quiet))
         return 0
     if not (args.target and args.file):
         raise UsageError("weights import METHOD FILE [--out PATH]")
@@ -388,6 +397,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
+    from benchmark import sources
     from benchmark.speed import speed
 
     specs = [s for s in parse_methods(args.methods) if s.trainable]
@@ -430,7 +440,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------- compare
 def cmd_compare(args: argparse.Namespace) -> int:
-    from benchmark import comparison
+    from benchmark import comparison, results
 
     try:
         table = comparison.compare(args.run_dirs, args.baseline, _csv_list(args.metrics),
@@ -483,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     run.add_argument("--offline", action="store_true", help="never download missing data")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     run.add_argument("--weights", metavar="published | FILE | METHOD=FILE|published,...",
                      help="weights for learned methods: 'published' (the zoo, see `weights "
                      "list`), srbench checkpoints or published files (VDSR/SRCNN .mat, MXNet "
@@ -505,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--train-threads", type=int, default=None, metavar="N",
                      help="torch threads for CPU training (default: the cores the load "
                      "average leaves idle; measured in trainer.cpu_threads)")
-    run.add_argument("--weights-dir", help="trained checkpoints (default: weights/)")
+    run.add_argument("--weights-dir", help=f"trained checkpoints ({WEIGHTS_DIR_HELP})")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
     run.add_argument("--self-ensemble", action="store_true",
@@ -531,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--like", metavar="SET",
                     help="with --fingerprint and dir:PATH names: the standard set the folder "
                     "claims to be, e.g. set14")
+    ds.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ds.set_defaults(func=cmd_datasets)
 
     sc = sub.add_parser(
@@ -560,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
     sc.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
     sc.add_argument("--offline", action="store_true", help="never download missing data")
+    sc.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     sc.set_defaults(func=cmd_score)
 
     rp = sub.add_parser(
@@ -579,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--serve", action="store_true",
                     help="serve the report on http://127.0.0.1:PORT/ until Ctrl-C")
     rp.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    rp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     rp.set_defaults(func=cmd_report)
     me = sub.add_parser("methods", help="table of registered methods",
                         description="Every registered method with depth, parameters, "
@@ -590,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--memory-size", type=int, default=288, metavar="N",
                     help="input side for --memory (default 288, the paper's size)")
     me.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (for --memory)")
+    me.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     me.set_defaults(func=cmd_methods)
 
     we = sub.add_parser("weights", help="list, download or import published weights",
@@ -602,11 +616,12 @@ def build_parser() -> argparse.ArgumentParser:
     we.add_argument("target", nargs="?", help="download: weights name; import: METHOD")
     we.add_argument("file", nargs="?", help="import: the published file")
     we.add_argument("--out", help="output file or folder (download default: the cache, "
-                    "$SRBENCH_CACHE/weights; import default: weights/)")
+                    "$SRBENCH_CACHE/weights; import default: ./weights/)")
     we.add_argument("--weights-search", action="append", metavar="DIR",
                     help="folder searched recursively for zoo files by sha256 (repeatable; "
                     "$SRBENCH_WEIGHTS too)")
     we.add_argument("--data-root", help="dataset folder; reference weights sit in ../reference")
+    we.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     we.set_defaults(func=cmd_weights)
 
     tr = sub.add_parser("train", help="train one method with a named recipe",
@@ -634,9 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--train-threads", type=int, default=None, metavar="N",
                      help="torch threads for CPU training (default: the cores the load "
                      "average leaves idle; measured in trainer.cpu_threads)")
-    tr.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
+    tr.add_argument("--weights-dir", help=f"checkpoint folder ({WEIGHTS_DIR_HELP})")
     tr.add_argument("--offline", action="store_true", help="never download missing data")
-    tr.add_argument("--quiet", action="store_true")
+    tr.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     tr.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("speed", help="training and inference speed, optimised vs eager",
@@ -652,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="recipe override (JSON value), e.g. --set batch_size=64; repeatable")
     sp.add_argument("--train-threads", type=int, default=None, metavar="N",
                     help="torch threads on a CPU (default: the idle cores, as `train`)")
+    sp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     sp.set_defaults(func=cmd_speed)
 
     co = sub.add_parser(
@@ -666,6 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--metrics", default="psnr,ssim", help="per-image columns (default psnr,ssim)")
     co.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
     co.add_argument("--out", default="comparison.csv", help="CSV file (default ./comparison.csv)")
+    co.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     co.set_defaults(func=cmd_compare)
 
     ab = sub.add_parser("ablate", help="ablation studies (Table 4, Figures 6/8) with seeds and CIs",
@@ -692,13 +709,26 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     ab.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
     ab.add_argument("--results-dir", default="results", help="where run folders go")
-    ab.add_argument("--weights-dir", help="checkpoint folder (default: weights/)")
+    ab.add_argument("--weights-dir", help=f"checkpoint folder ({WEIGHTS_DIR_HELP})")
     ab.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     ab.add_argument("--offline", action="store_true", help="never download missing data")
-    ab.add_argument("--quiet", action="store_true", help="no progress bars")
+    ab.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ab.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
     ab.set_defaults(func=cmd_ablate)
     return parser
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The errors ``main`` reports in one line: usage, dataset and weights errors.
+
+    The last two are taken only from modules already imported: an error whose module never
+    loaded cannot have been raised, and importing it here would cost the start-up time.
+    """
+    errors: list[type[Exception]] = [UsageError]
+    for module, name in (("benchmark.data", "DatasetError"), ("benchmark.weights", "WeightsError")):
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -711,7 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (UsageError, data.DatasetError, WeightsError) as exc:
+    except _reported_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SystemError as exc:

@@ -1,11 +1,12 @@
 """Datasets: a registry of the standard SR sets, their manifests, local checks and downloads.
 
-A standard set is defined by its manifest ``datasets/<name>.json`` (file names, sha256, sizes
-and URLs pinned to a source commit), not by what happens to lie in its folder: files that the
-manifest does not list (``Thumbs.db``, a stray README) are never evaluated. Images live under a
-data root (``resolve_data_root``) in the folders ``Set5/``, ``Set14/``, ``B100/``, ``Urban100/``,
-``T91/`` and ``BSD200/``. ``train291`` is the union of ``t91`` and ``bsd200``; ``sample`` is a
-handful of photographs shipped inside scikit-image, so that a smoke run needs no data at all.
+A standard set is defined by its manifest ``benchmark/manifests/<name>.json`` (package data:
+file names, sha256, sizes and URLs pinned to a source commit), not by what happens to lie in
+its folder: files that the manifest does not list (``Thumbs.db``, a stray README) are never
+evaluated. Images live under a data root (``resolve_data_root``) in the folders ``Set5/``,
+``Set14/``, ``B100/``, ``Urban100/``, ``T91/`` and ``BSD200/``. ``train291`` is the union of
+``t91`` and ``bsd200``; ``sample`` is a handful of photographs shipped inside scikit-image, so
+that a smoke run needs no data at all.
 
 ``dir:PATH`` is an ad-hoc set: every image file directly in the folder ``PATH`` (by extension,
 see ``DIR_EXTENSIONS``; hidden files skipped), in sorted order, with no manifest and the sha256
@@ -27,18 +28,21 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, Union
 
 import numpy as np
 
+from benchmark.locations import cache_dir, default_data_root
+from benchmark.progress import progress_bar
 from benchmark.registry import suggest
 
 PathLike = Union[str, "os.PathLike[str]"]  # str or any os.PathLike
 
-#: The repository's ``datasets`` folder: manifests, and the default data root.
-REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+#: Package data folder (under ``benchmark``) of the manifests, read with importlib.resources.
+MANIFESTS = "manifests"
 #: The paper's four test sets, in its tables' order: the default job of ``run``.
 STANDARD_SETS = ("set5", "set14", "bsd100", "urban100")
 #: Read and hash in 1 MiB chunks: large enough that hashing runs at hashlib speed.
@@ -92,7 +96,7 @@ class DatasetSpec:
     extensions : tuple of str
         The image file types of the set (the ones the official DRRN test script globs).
     manifest : str or None
-        Manifest file name in the repository's ``datasets`` folder, e.g. ``"bsd100.json"``.
+        Manifest file name in ``benchmark/manifests/``, e.g. ``"bsd100.json"``.
     parts : tuple of str
         For a composite set, the names of the sets it joins, in order.
     description : str
@@ -225,24 +229,16 @@ def get_dataset(name: str) -> DatasetSpec:
 
 
 def resolve_data_root(arg: PathLike | None = None) -> Path:
-    """The data root: ``arg``, else ``$SRBENCH_DATA``, else the repository's ``datasets`` folder.
-
-    The last falls back to ``./datasets`` when the package does not sit in a checkout.
+    """The data root: ``arg``, else ``$SRBENCH_DATA``, else
+    :func:`benchmark.locations.default_data_root` (the checkout's ``datasets`` folder, or
+    ``./datasets`` for an installed package).
     """
     if arg is not None and str(arg) != "":
         return Path(os.path.abspath(Path(arg).expanduser()))
     env = os.environ.get("SRBENCH_DATA", "")
     if env:
         return Path(os.path.abspath(Path(env).expanduser()))
-    if REPO_DATASETS.is_dir():
-        return REPO_DATASETS
-    return Path.cwd() / "datasets"
-
-
-def cache_dir() -> Path:
-    """``$SRBENCH_CACHE`` or ``~/.cache/srbench``: where the sha256 cache is kept."""
-    env = os.environ.get("SRBENCH_CACHE", "")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "srbench"
+    return default_data_root()
 
 
 def load_manifest(name: str) -> dict[str, Any]:
@@ -256,13 +252,14 @@ def load_manifest(name: str) -> dict[str, Any]:
 
 @cache
 def _read_manifest(filename: str) -> dict[str, Any]:
-    path = REPO_DATASETS / filename
+    # Package data, so that an installed wheel (or a zip import) has the manifests too.
+    path = resources.files("benchmark") / MANIFESTS / filename
     try:
         manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return manifest
     except FileNotFoundError:
         raise DatasetError(
-            f"manifest {path} not found (manifests ship with the source checkout)"
+            f"manifest {path} not found (manifests ship as package data of benchmark)"
         ) from None
     except (OSError, ValueError) as exc:
         raise DatasetError(f"manifest {path} unreadable: {_one_line(exc)}") from None
@@ -389,11 +386,9 @@ def _check_set(spec: DatasetSpec, root: Path, verify: bool, progress: bool) -> l
             else:
                 to_hash.append((c, st))
     if to_hash:
-        from tqdm import tqdm
-
         total = sum(st.st_size for _, st in to_hash)
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
-                  desc=f"{spec.name}: sha256", disable=not progress) as bar:
+        with progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                          leave=False, desc=f"{spec.name}: sha256", show=progress) as bar:
             for c, st in to_hash:
                 c.actual = file_sha256(c.path)
                 bar.update(st.st_size)
@@ -563,12 +558,10 @@ def _reason(exc: BaseException | str, timeout: float) -> str:
 def _stream(url: str, resp: Any, out: Any, expected: int | None, label: str, progress: bool,
             timeout: float) -> str:
     """Copy the body to ``out`` and return its sha256; raise on truncation or oversize."""
-    from tqdm import tqdm
-
     h = hashlib.sha256()
     got = 0
-    with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
-              desc=label, disable=not progress) as bar:
+    with progress_bar(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
+                      leave=False, desc=label, show=progress) as bar:
         while True:
             try:
                 chunk = resp.read(CHUNK_SIZE)

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from benchmark import PROTOCOL, ensemble, extmetrics, imaging, metrics
 from benchmark.data import ImageRef
+from benchmark.progress import progress_bar
 from benchmark.registry import MethodSpec
 
 METRICS = ("psnr", "ssim", "ifc")
@@ -154,8 +154,8 @@ def prepare_pairs(
         delayed(_prepare_one)(ref, scales, cache_dir) for ref in refs
     )
     pairs: list[Pair] = []
-    for ref, (errors, seconds) in tqdm(
-        zip(refs, results), total=len(refs), desc="prepare", disable=not progress, leave=False
+    for ref, (errors, seconds) in progress_bar(
+        zip(refs, results), total=len(refs), desc="prepare", show=progress, leave=False
     ):
         times.add("prepare", seconds)
         for scale in scales:
@@ -231,7 +231,7 @@ def _forward_all(
 ) -> Iterator[tuple[Pair, np.ndarray | None, float, str]]:
     """Forward every pair: yields (pair, uint8 SR or None, seconds, status)."""
     warmed = run.warmed
-    for pair in tqdm(pairs, desc=f"{run.spec.name}", disable=not progress, leave=False):
+    for pair in progress_bar(pairs, desc=f"{run.spec.name}", show=progress, leave=False):
         if pair.error:
             yield pair, None, np.nan, f"skipped: {pair.error}"
             continue
@@ -316,8 +316,8 @@ def _evaluate_group(
         delayed(score)(np.load(p.gt_path), sr, p.scale, metric_names) for p, sr in scorable
     )
     scores: dict[int, dict[str, float]] = {}
-    for (pair, sr), values in tqdm(
-        zip(scorable, scored), total=len(scorable), desc="score", disable=not progress,
+    for (pair, sr), values in progress_bar(
+        zip(scorable, scored), total=len(scorable), desc="score", show=progress,
         leave=False,
     ):
         scores[id(pair)] = values

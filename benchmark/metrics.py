@@ -18,6 +18,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from benchmark import sp5
+
 __all__ = ["IFC_MIN_SIDE", "ifc", "psnr", "ssim"]
 
 #: ``buildSpyr(img, 4, 'sp5Filters')`` needs a shorter side of at least 72 px (maxPyrHt).
@@ -168,19 +170,16 @@ _IFC_SIGMA = 1e-10  # added to sigma_v^2 in ifcvec's denominator
 def _sp5_filters() -> dict[str, np.ndarray]:
     """The ``sp5Filters`` kernels used by IFC, as correlation kernels in (row, col) order.
 
-    Taken from pyrtools (imported lazily: the package pulls in matplotlib). Only the two
+    From the taps embedded in :mod:`benchmark.sp5` (pyrtools' ``sp5_filters``). Only the two
     orientations IFC reads are kept: bands 0 and 3 of pyrtools, i.e. subbands 25/22 (and
     their coarser copies) of ifcvec's reversed band list.
     """
-    from pyrtools.pyramids.filters import parse_filter
-
-    f = parse_filter("sp5_filters", normalize=False)
-    size = math.isqrt(f["bfilts"].shape[0])
+    size = math.isqrt(len(sp5.BFILTS[0]))
     # MATLAB reshapes the stored columns column-major; pyrtools' .T does the same.
-    bands = [np.ascontiguousarray(f["bfilts"][:, b].reshape(size, size).T) for b in (0, 3)]
+    bands = [np.ascontiguousarray(np.array(sp5.BFILTS[b]).reshape(size, size).T) for b in (0, 3)]
     return {
-        "lo0": np.ascontiguousarray(f["lo0filt"], dtype=np.float64),
-        "lo": np.ascontiguousarray(f["lofilt"], dtype=np.float64),
+        "lo0": np.array(sp5.LO0FILT, dtype=np.float64),
+        "lo": np.array(sp5.LOFILT, dtype=np.float64),
         "band0": bands[0],
         "band3": bands[1],
     }

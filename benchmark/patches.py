@@ -35,9 +35,9 @@ from typing import Sequence
 import numpy as np
 import torch
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from benchmark import PROTOCOL, data, imaging
+from benchmark.progress import progress_bar
 
 #: Bump when the bank layout or extraction changes: old caches are then ignored.
 BANK_VERSION = 1
@@ -211,7 +211,8 @@ def _build(
     results = Parallel(n_jobs=jobs or (os.cpu_count() or 1), return_as="generator")(
         delayed(_load_patches)(ref, scales, patch, stride) for ref in refs
     )
-    parts = list(tqdm(results, total=len(refs), desc=f"patches {dataset}", disable=not progress))
+    parts = list(progress_bar(results, total=len(refs), desc=f"patches {dataset}",
+                              show=progress))
     ilr, gt, scale = (np.concatenate([p[i] for p in parts]) for i in range(3))
     meta = {
         "dataset": dataset, "scales": list(scales), "patch": patch, "stride": stride,

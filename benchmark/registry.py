@@ -16,9 +16,10 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 
-import torch.nn as nn
+if TYPE_CHECKING:  # torch loads in seconds; the methods' own modules import it when used
+    import torch.nn as nn
 
 #: Published mean (PSNR dB, SSIM) keyed by (dataset, scale), protocol drrn-matlab-v1.
 Published = dict[tuple[str, int], tuple[float, float]]

@@ -1332,10 +1332,11 @@ def default_out_dir(results_dir: str | os.PathLike[str]) -> Path:
 
 
 def default_weights_dirs(results_dir: str | os.PathLike[str]) -> list[Path]:
-    """Where training logs are looked for: ``<repo>/weights`` and ``<results_dir>/../weights``."""
-    from benchmark.trainer import DEFAULT_WEIGHTS_DIR
+    """Where training logs are looked for: the default checkpoint folder
+    (:func:`benchmark.locations.default_weights_dir`) and ``<results_dir>/../weights``."""
+    from benchmark.locations import default_weights_dir
 
-    dirs = [Path(DEFAULT_WEIGHTS_DIR), Path(results_dir).resolve().parent / "weights"]
+    dirs = [default_weights_dir(), Path(results_dir).resolve().parent / "weights"]
     return list(dict.fromkeys(p.resolve() for p in dirs))
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import secrets
-import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -37,22 +38,58 @@ GROUP = ["method", "config", "weights", "recipe", "protocol", "dataset", "scale"
 
 
 def code_version() -> str:
-    """Git commit of the checkout (``-dirty`` when modified), else the package version."""
+    """The package version, ``+<git sha12>`` (``.dirty`` when modified) when the code runs
+    from srbench's own git checkout (``benchmark.locations.git_commit``), e.g.
+    ``0.1.0+1a803db1aa2e``; a PEP 440 local version label."""
     from benchmark import __version__
+    from benchmark.locations import git_commit
 
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()
-        return f"{sha}-dirty" if dirty else sha
-    except (OSError, subprocess.SubprocessError):
-        return __version__
+    sha = git_commit()
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+#: ``run.json`` library label -> the distributions that provide it (first installed wins).
+_LIBRARIES = {"torch": ("torch",), "numpy": ("numpy",), "scipy": ("scipy",),
+              "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+              "scikit-image": ("scikit-image",), "pandas": ("pandas",)}
+
+
+def environment() -> dict[str, Any]:
+    """What ran the code, for ``run.json``: Python, the numeric libraries and the processors.
+
+    Library versions come from the installed distributions (None when absent); ``gpu`` is the
+    CUDA device torch sees, None without one.
+    """
+    from importlib import metadata
+
+    libraries: dict[str, str | None] = {}
+    for label, distributions in _LIBRARIES.items():
+        libraries[label] = None
+        for name in distributions:
+            try:
+                libraries[label] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return {"python": platform.python_version(), **libraries, "cpu": _cpu_model(),
+            "gpu": _gpu_model()}
+
+
+def _cpu_model() -> str:
+    try:  # platform.processor() is empty or just the architecture on Linux
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_model() -> str | None:
+    torch = sys.modules.get("torch")  # a command that never loaded torch used no GPU
+    if torch is None or not torch.cuda.is_available():
+        return None
+    return str(torch.cuda.get_device_name())
 
 
 @dataclass
@@ -249,7 +286,8 @@ def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any
     """Write ``per_image.csv``, ``summary.csv`` and ``run.json`` atomically; return the summary.
 
     ``run.json`` gains ``metric_labels`` (name -> :func:`benchmark.extmetrics.label`) when the
-    rows hold sewar metrics: the CSV columns are bare names, a CSV has no place for a label.
+    rows hold sewar metrics: the CSV columns are bare names, a CSV has no place for a label;
+    and ``environment`` (:func:`environment`) unless ``meta`` has it.
     """
     per_image = per_image_frame(rows)
     summary = summarize(per_image)
@@ -260,6 +298,7 @@ def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any
         meta = {**meta, "metric_labels": {name: label(name) for name in extended}}
     atomic_write_csv(run_dir / "per_image.csv", per_image)
     atomic_write_csv(run_dir / "summary.csv", summary)
+    meta = {**meta, "environment": meta.get("environment") or environment()}
     atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2, default=str) + "\n")
     return summary
 

@@ -43,7 +43,9 @@ a nested ``spec.recipe["quick"]`` (or ``"fast"``, ``"paper"``) dict applies to t
 Keys the trainer cannot honour (``per_scale_models: True``, ``lr_plateau_epochs``) are
 reported in a warning and in the checkpoint's ``notes``.
 
-Checkpoint files in ``weights_dir`` (default ``<repo>/weights``), ``<stem>`` =
+Checkpoint files in ``weights_dir`` (default :func:`benchmark.locations.default_weights_dir`:
+``<checkout>/weights`` from a source checkout, else ``<cache>/trained`` with ``<cache>`` =
+``$SRBENCH_CACHE`` or ``~/.cache/srbench``), ``<stem>`` =
 ``<method>-<recipe>-<key>`` where ``key`` hashes method, model config, recipe name, training
 parameters and seed:
 
@@ -72,17 +74,15 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import torch
 import torch.nn as nn
-from tqdm import tqdm
 
 from benchmark import PROTOCOL, data, distributed, harness, imaging, weights
+from benchmark.locations import default_weights_dir
 from benchmark.patches import PatchBank, augment, build_patch_bank
+from benchmark.progress import progress_bar
 from benchmark.registry import create_model, get_method, resolve_config, suggest
 
 #: The DRRN release's epoch: 6,536 iterations of 128 patches.
 EPOCH_ITERS = 6536
-
-#: Default folder for trained checkpoints: ``<repo>/weights``.
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 # ------------------------------------------------------------------------------------ recipes
 _PAPER: dict[str, Any] = {
@@ -679,7 +679,7 @@ def train(
     use_bf16, use_cl, use_compile = ex["bf16"], ex["channels_last"], ex["compile"]
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    out = Path(out_dir) if out_dir is not None else DEFAULT_WEIGHTS_DIR
+    out = Path(out_dir) if out_dir is not None else default_weights_dir()
     out.mkdir(parents=True, exist_ok=True)
     final_path = out / f"{plan.stem}.safetensors"
     partial_path = out / f"{plan.stem}.partial.safetensors"
@@ -770,8 +770,8 @@ def train(
             }, state_path)
 
     # ---- the loop
-    bar = tqdm(total=p["iterations"], initial=start, desc=f"train {method} ({recipe})",
-               unit="it", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=p["iterations"], initial=start, desc=f"train {method} ({recipe})",
+                       unit="it", show=progress, dynamic_ncols=True)
     tick, tick_it = time.perf_counter(), start
     done = start
     val_psnr: float | None = None
@@ -890,7 +890,7 @@ def recipe_label(meta: Mapping[str, Any], default: str = "") -> str:
 
 def checkpoint_path(plan: TrainPlan, weights_dir: str | Path | None = None) -> Path:
     """Where the finished checkpoint of ``plan`` lives (it may not exist yet)."""
-    folder = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS_DIR
+    folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
     return folder / f"{plan.stem}.safetensors"
 
 

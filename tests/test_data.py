@@ -15,6 +15,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,7 @@ def test_resolve_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert data.resolve_data_root(str(tmp_path / "arg")) == tmp_path / "arg"
     assert data.resolve_data_root(None) == tmp_path / "env"
     monkeypatch.delenv("SRBENCH_DATA")
+    # Run from the checkout: its datasets folder (an installed wheel: ./datasets, test_wheel.py)
     assert data.resolve_data_root() == Path(data.__file__).resolve().parent.parent / "datasets"
 
 
@@ -476,8 +478,10 @@ def test_download_dataset_refuses_to_overwrite_a_mismatch(shared: Path, server: 
 
 
 def test_manifests_are_valid_json_files() -> None:
-    # Guards hand edits: each standard set has exactly one manifest, named after it.
-    found = sorted(p.stem for p in data.REPO_DATASETS.glob("*.json"))
+    # Guards hand edits: each standard set has exactly one manifest, named after it, and it is
+    # package data (read through importlib.resources, as an installed wheel reads it).
+    folder = resources.files("benchmark") / data.MANIFESTS
+    found = sorted(p.name[:-len(".json")] for p in folder.iterdir() if p.name.endswith(".json"))
     assert found == sorted(FOLDERS)
     for name in found:
-        json.loads((data.REPO_DATASETS / f"{name}.json").read_text())
+        json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))

@@ -137,6 +137,19 @@ def test_ifc_reference_sanity_values(reference_root: Path) -> None:
     assert ifc(bird, bird) == pytest.approx(68.10, abs=5e-3)
 
 
+def test_embedded_sp5_taps_equal_pyrtools() -> None:
+    pytest.importorskip("pyrtools", reason="pyrtools (the `test` extra) is the taps' source")
+    from pyrtools.pyramids.filters import parse_filter
+
+    from benchmark import sp5
+
+    f = parse_filter("sp5_filters", normalize=False)
+    assert np.array_equal(np.array(sp5.LO0FILT), f["lo0filt"])
+    assert np.array_equal(np.array(sp5.LOFILT), f["lofilt"])
+    for band, taps in sp5.BFILTS.items():
+        assert np.array_equal(np.array(taps), f["bfilts"][:, band]), band
+
+
 @pytest.mark.parametrize("shape", [(72, 72), (75, 101), (143, 97), (160, 211)])
 def test_pyramid_matches_pyrtools(shape: tuple[int, int]) -> None:
     pyrtools = pytest.importorskip("pyrtools")
