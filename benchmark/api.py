@@ -171,6 +171,8 @@ def open_resume(resume: str | Path | None,
         return run_dir.name, run_dir, []
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     before = meta.get("request")
+    if isinstance(before, dict):  # runs made before self-ensembles existed were plain
+        before = {"self_ensemble": "", **before}
     if before != request:
         raise RequestError(f"{run_dir} is a run of {before}, not of {request}; give the same "
                            "methods, datasets, scales and metrics")
