@@ -166,7 +166,6 @@ def test_set5_names_keep_stems(shared: Path) -> None:
 
 
 def test_load_standard_image(shared: Path) -> None:
-    pytest.importorskip("benchmark.imaging", reason="benchmark.imaging (read_image) not there yet")
     ref = data.list_images("set5", shared, offline=True, progress=False)[0]
     img = ref.load()
     assert img.dtype == np.uint8 and img.shape == (512, 512, 3)

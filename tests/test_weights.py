@@ -353,7 +353,7 @@ def test_manifest_matches_reference_files():
 
 
 def test_download_weights_uses_data_layer(tmp_path, monkeypatch):
-    data = pytest.importorskip("benchmark.data", reason="benchmark.data (download_file) not available")
+    from benchmark import data
     from benchmark.weights import download_weights
 
     calls = []
