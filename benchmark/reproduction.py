@@ -90,8 +90,8 @@ def trained_table(trained: str | Path, published: str | Path) -> str:
         ours, _ = _mean_psnr(ours_rows, "srcnn_915", dataset, scale)
         ref, _ = _mean_psnr(ref_rows, "srcnn_915", dataset, scale)
         diff = ours - ref
-        verdict = ("yes" if abs(diff) <= TRAINED_TOLERANCE else "no") if np.isfinite(diff) \
-            else "pending"
+        verdict = "pending" if not np.isfinite(diff) else "yes" \
+            if abs(diff) <= TRAINED_TOLERANCE else "no (above)" if diff > 0 else "no (below)"
         lines.append(f"| {DATASETS[dataset][0]} | {scale} | {_cell(ours, 2)} | {_cell(ref, 2)} |"
                      f" {_signed(diff, 2)} | {verdict} |")
     return "\n".join(lines)
