@@ -33,6 +33,7 @@ import torch
 from scipy import stats
 
 from benchmark import PROTOCOL, comparison, data, harness, registry, results, trainer, weights
+from methods import drrn_paper
 
 # ----------------------------------------------------------------------------- the studies
 _FIG8_SHAPES = ["B3U2", "B3U3", "B3U4"]  # d = 16, 22, 28
@@ -63,18 +64,13 @@ STUDIES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: The paper's gaps (B - A) on Set5 x3, keyed by (study, depth); absent = unknown.
-PAPER_EFFECTS: dict[tuple[str, int], float] = {
-    ("recursion", 28): round(33.99 - 33.97, 2),
-    ("multipath", 28): round(33.99 - 33.95, 2),
-}
-#: The paper's Set5 x3 PSNR of single variants, keyed by (method, shape).
-PAPER_LEVELS: dict[tuple[str, str], float] = {
-    ("drrn_ns_c", "B3U4"): 33.92, ("drrn_ns", "B3U4"): 33.97, ("drrn_c", "B3U4"): 33.95,
-    ("drrn", "B3U4"): 33.99, ("drrn", "B2U3"): 33.76, ("drrn", "B3U2"): 33.77,
-    ("drrn", "B1U25"): 34.03, ("drrn", "B17U1"): 34.03, ("drrn", "B3U8"): 34.04,
-}
-PAPER_SET = ("set5", 3)
+
+def paper_effect(compare: Sequence[str], shape: str) -> float:
+    """The paper's Set5 x3 gap PSNR(B) - PSNR(A) of an A/B study at ``shape`` (NaN: unknown),
+    from the levels of :data:`methods.drrn_paper.LEVELS`."""
+    a, b = (drrn_paper.LEVELS.get((method, shape), math.nan) for method in compare)
+    return round(b - a, 2)
+
 
 #: Per-recipe training overrides of ablation jobs (a user's ``overrides`` win). A study
 #: trains many models: ``lrl,recursion,multipath --seeds 2`` is 24 jobs, which at the
@@ -318,18 +314,9 @@ def _variant_rows(table: pd.DataFrame, v: Variant, seeds: Sequence[int],
     ok = table[(table["method"] == v.method) & (table["dataset"] == dataset)
                & (table["scale"] == scale) & (table["status"] == "ok")
                & table["seed"].isin(list(seeds))]
-    keep = [all(str(_parse(c).get(k)) == str(val) for k, val in v.config.items())
-            for c in ok["config"]]
+    configs = [results.parse_config(c) for c in ok["config"]]
+    keep = [all(config.get(k) == val for k, val in v.config.items()) for config in configs]
     return ok[keep]
-
-
-def _parse(label: str) -> dict[str, str]:
-    out = {}
-    for part in str(label).split(","):
-        if "=" in part:
-            k, val = part.split("=", 1)
-            out[k.strip()] = val.strip()
-    return out
 
 
 def _verdict(lo: float, hi: float, p: float, d: float) -> str:
@@ -357,12 +344,11 @@ def summarize_effects(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
                 shape = shape.upper()
                 base = {"study": name, "dataset": dataset, "scale": scale, "shape": shape,
                         "d": depth_of(shape)}
-                on_paper_set = (dataset, scale) == PAPER_SET
+                on_paper_set = (dataset, scale) == drrn_paper.PAPER_SET
                 if "compare" in study:
                     a, b = (Variant(m, shape, width) for m in study["compare"])
                     out.append({**base, **_effect(table, a, b, seeds, dataset, scale),
-                                "paper_dpsnr": PAPER_EFFECTS.get((name, depth_of(shape)),
-                                                                 math.nan)
+                                "paper_dpsnr": paper_effect(study["compare"], shape)
                                 if on_paper_set else math.nan})
                 else:
                     for m in study["methods"]:
@@ -374,7 +360,7 @@ def summarize_effects(table: pd.DataFrame, studies: Mapping[str, Mapping[str, An
                                     "n_seeds": len(per_seed), "n_images": len(rows),
                                     "psnr_b": per_seed.mean() if len(per_seed) else math.nan,
                                     "ci_low": lo, "ci_high": hi,
-                                    "paper_psnr": PAPER_LEVELS.get((m, shape), math.nan)
+                                    "paper_psnr": drrn_paper.LEVELS.get((m, shape), math.nan)
                                     if on_paper_set else math.nan})
     return pd.DataFrame(out)
 

@@ -33,6 +33,7 @@ from benchmark import PROTOCOL, ensemble, extmetrics, imaging, metrics
 from benchmark.data import ImageRef
 from benchmark.progress import progress_bar
 from benchmark.registry import MethodSpec
+from benchmark.results import config_text
 
 METRICS = ("psnr", "ssim", "ifc")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -329,7 +330,7 @@ def _evaluate_group(
         for name in METRICS:
             times.add(name, values.get(f"{name}_seconds", 0.0))
         rows.append({
-            "method": run.spec.name, "config": _config_label(run.config),
+            "method": run.spec.name, "config": config_text(run.config),
             "weights": run.weights, "recipe": run.recipe, "dataset": pair.ref.dataset,
             "scale": pair.scale, "image": pair.ref.name,
             **{name: values.get(name, np.nan) for name in METRICS},
@@ -395,10 +396,6 @@ def image_saver(run_dir: Path) -> Callable[[MethodRun, Pair, np.ndarray], None]:
         imaging.write_image(folder / f"{pair.ref.name}.png", colour)
 
     return save
-
-
-def _config_label(config: dict[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(config.items())) or "-"
 
 
 def _device_label(device: torch.device) -> str:

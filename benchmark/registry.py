@@ -16,13 +16,55 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, TypeVar
 
 if TYPE_CHECKING:  # torch loads in seconds; the methods' own modules import it when used
     import torch.nn as nn
 
+    from benchmark.formats import Importer
+
 #: Published mean (PSNR dB, SSIM) keyed by (dataset, scale), protocol drrn-matlab-v1.
 Published = dict[tuple[str, int], tuple[float, float]]
+
+
+class Ablation(NamedTuple):
+    """Where one configuration sits in the paper's ablations (Table 4, Figures 6 and 8).
+
+    ``name`` is the variant class, e.g. ``"DRRN"``, ``"DRRN_NS"`` or ``"VDSR"``; ``blocks``
+    and ``units`` are B and U where the model has them; ``depth`` counts conv layers.
+    """
+
+    name: str
+    blocks: int | None
+    units: int | None
+    depth: int
+
+
+@dataclass(frozen=True)
+class PaperRoles:
+    """Which parts of the report's reproduction of the paper a method fills.
+
+    The defaults are those of a plugin method: a column of Table 2 (and a row of Table 3,
+    a point of Figure 1) when it has results, nothing else.
+
+    Attributes
+    ----------
+    table2 : int or None
+        Position of the method's column among the paper's Table 2 columns (0 first); that
+        column is shown with the published values even without a result of ours.
+    ablation_only : bool
+        A model of the paper's ablations only: kept out of Tables 2 and 3 and Figure 1.
+    figure9 : str
+        Category of Figure 9 the method's registered configuration is drawn in ("": none).
+    ablation : callable or None
+        ``ablation(config) -> Ablation | None``: the ablation class of a full configuration
+        of this method (None: not an ablation model).
+    """
+
+    table2: int | None = None
+    ablation_only: bool = False
+    figure9: str = ""
+    ablation: Callable[[Mapping[str, Any]], Ablation | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -34,16 +76,13 @@ class MethodSpec:
     name : str
         Registry name, e.g. ``"drrn_b1u25"``.
     factory : callable
-        ``factory(**config) -> torch.nn.Module``. The module maps the input described by
-        ``input_mode`` (a float tensor ``(N, 1, H, W)`` on the [0, 1] scale) to the SR Y
-        channel of the same shape.
+        ``factory(**config) -> torch.nn.Module``. The module maps the ILR (the bicubic-upscaled
+        Y of docs/protocol.md step 3, a float tensor ``(N, 1, H, W)`` on the [0, 1] scale) to
+        the SR Y channel of the same shape.
     family : str
         Method family (module under ``methods/``), e.g. ``"drrn"``.
     config : dict
         Default keyword arguments of ``factory`` (the paper's hyper-parameters).
-    input_mode : str
-        ``"ilr"``: the bicubic-upscaled Y (ILR) of docs/protocol.md step 3. The only mode the
-        published methods need; kept explicit so that post-upsampling methods can be added.
     trainable : bool
         False for fixed methods (bicubic) that need no weights.
     dtype : str
@@ -55,18 +94,38 @@ class MethodSpec:
         Published ``(psnr, ssim)`` per ``(dataset, scale)``; absent cells are unknown.
     description : str
         One line for ``python -m benchmark methods``.
+    label : str
+        Display label in reports, e.g. ``"SRCNN 9-1-5"``; by default the name title-cased
+        (``"tiny_residual"`` -> ``"Tiny Residual"``).
+    roles : PaperRoles
+        Where the method appears in the report's reproduction of the paper.
+    importers : dict
+        Published weight formats the method reads: format name (``"matconvnet-mat"``) ->
+        :class:`benchmark.formats.Importer`; :func:`benchmark.weights.import_weights`
+        dispatches through it.
     """
 
     name: str
     factory: Callable[..., nn.Module]
     family: str
     config: dict[str, Any] = field(default_factory=dict)
-    input_mode: str = "ilr"
     trainable: bool = True
     dtype: str = "float32"
     recipe: dict[str, Any] = field(default_factory=dict)
     published: Published = field(default_factory=dict)
     description: str = ""
+    label: str = ""
+    roles: PaperRoles = field(default_factory=PaperRoles)
+    importers: Mapping[str, Importer] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.label:  # frozen: the default is derived once, here
+            object.__setattr__(self, "label", default_label(self.name))
+
+
+def default_label(name: str) -> str:
+    """The display label of a method registered without one: ``"my_net"`` -> ``"My Net"``."""
+    return name.replace("_", " ").title()
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -90,6 +149,8 @@ def register_method(
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator registering ``factory`` under ``name``.
 
+    ``spec_fields`` are the other :class:`MethodSpec` fields (``label``, ``trainable``,
+    ``dtype``, ``recipe``, ``published``, ``description``, ``roles``, ``importers``).
     Stack several decorators to register named configurations of one factory::
 
         @register_method("drrn_b1u9", family="drrn", config={"B": 1, "U": 9})

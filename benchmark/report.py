@@ -59,7 +59,9 @@ import pandas as pd
 from benchmark import PROTOCOL, __version__, data, imaging, report_checks
 from benchmark import figures as figs
 from benchmark.figures import OURS, OURS_NC, PAPER, PAPER_UNSURE, Point
-from benchmark.results import EXTENDED
+from benchmark.registry import Ablation, MethodSpec, PaperRoles, list_methods
+from benchmark.results import EXTENDED, canonical_config, parse_config
+from methods import drrn_paper
 
 __all__ = [
     "ReportError",
@@ -90,34 +92,8 @@ COMPARABLE_RECIPES = frozenset({"-", "", "paper", "released", "official", "publi
 STANDARD_SETS = data.STANDARD_SETS
 TABLE2_ROWS = [(d, s) for d in STANDARD_SETS for s in (2, 3, 4)]
 TABLE3_ROWS = [(d, s) for d in ("set5", "set14", "urban100") for s in (2, 3, 4)]
-#: Methods of the paper's Table 2, in its column order (shown even without our results).
-TABLE2_METHODS = ("bicubic", "srcnn", "vdsr", "drcn", "drrn_b1u9", "drrn_b1u25")
-ABLATION_METHODS = frozenset({"drrn_ns", "drrn_c", "drrn_ns_c", "vdsr_bn"})
-DISPLAY = {
-    "bicubic": "Bicubic", "srcnn": "SRCNN", "srcnn_915": "SRCNN 9-1-5", "vdsr": "VDSR",
-    "drcn": "DRCN", "drrn_b1u9": "DRRN_B1U9", "drrn_b1u25": "DRRN_B1U25", "drrn": "DRRN",
-    "drrn_ns": "DRRN_NS", "drrn_c": "DRRN_C", "drrn_ns_c": "DRRN_NS_C", "vdsr_bn": "VDSR (BN)",
-}
 DATASET_DISPLAY = {"set5": "Set5", "set14": "Set14", "bsd100": "BSD100",
                    "urban100": "Urban100", "sample": "sample"}
-
-#: Table 4 (B3U4, d = 28; docs/methods.md: most likely Set5 x3), PSNR only.
-TABLE4_PAPER = {"DRRN_NS_C": 33.92, "DRRN_NS": 33.97, "DRRN_C": 33.95, "DRRN": 33.99}
-#: Figure 1: (label, parameters, Set5 x3 PSNR); RED30's PSNR is not known (docs/methods.md).
-FIG1_PAPER = [("SRCNN", 57e3, 32.75), ("VDSR", 665e3, 33.66), ("DRCN", 1774e3, 33.82),
-              ("DRRN_B1U9", 297e3, 33.93), ("DRRN_B1U25", 297e3, 34.03),
-              ("RED30", 4131e3, math.nan)]
-#: Figure 6: (label, depth, Set5 x3 PSNR, certain?).
-FIG6_PAPER = [("B2U3", 15, 33.76, True), ("B3U2", 16, 33.77, True), ("B1U25", 52, 34.03, True),
-              ("B17U1", 52, 34.03, False), ("B3U8", 52, 34.04, False)]
-#: Figure 9: category -> (Set5 x3, Set14 x3) PSNR.
-FIG9_PAPER = {
-    "A+": (32.59, 29.13), "SelfEx": (32.58, 29.16), "SRCNN": (32.75, 29.28),
-    "CSCN": (33.10, 29.41), "VDSR": (33.66, 29.77), "DRCN": (33.82, 29.76),
-    "DRRN_B1U9": (33.93, math.nan), "DRRN_B1U25": (34.03, 29.96),
-}
-FIG9_METHODS = {"srcnn": "SRCNN", "vdsr": "VDSR", "drcn": "DRCN", "drrn_b1u9": "DRRN_B1U9",
-                "drrn_b1u25": "DRRN_B1U25", "drrn": "DRRN_B1U25"}
 
 #: Image browser: datasets shown by default, at x3 (else the smallest scale present).
 BROWSE_DATASETS = ("set5", "set14", "sample")
@@ -178,43 +154,16 @@ def is_comparable(recipe: str) -> bool:
     return str(recipe).strip().lower() in COMPARABLE_RECIPES
 
 
-def parse_config(text: str) -> dict[str, str]:
-    """``"B=1,U=25,share=True"`` -> ``{"B": "1", "U": "25", "share": "True"}`` (values as text).
-
-    A comma inside a value (a list) is kept with the value.
-    """
-    out: dict[str, str] = {}
-    last = None
-    for token in str(text).split(","):
-        if "=" in token:
-            key, value = token.split("=", 1)
-            last = key.strip()
-            out[last] = value.strip()
-        elif last is not None:
-            out[last] += "," + token
-    return out
-
-
-def _typed(value: str) -> Any:
-    if value in ("True", "False"):
-        return value == "True"
-    if value == "None":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
-
-
-def _config_text(config: dict[str, Any]) -> str:
-    # The harness's label: sorted key=value pairs.
-    return ",".join(f"{k}={v}" for k, v in sorted(config.items())) or "-"
+def _config_of(text: str) -> dict[str, Any]:
+    """:func:`benchmark.results.parse_config`, or ``{}`` for a cell in neither of its forms."""
+    try:
+        return parse_config(text)
+    except ValueError:
+        return {}
 
 
 @lru_cache(maxsize=None)
-def _spec(method: str):
+def _spec(method: str) -> MethodSpec | None:
     from benchmark.registry import get_method
 
     try:
@@ -232,7 +181,7 @@ def _cost(method: str, config: str, ensemble: str = "") -> dict[str, Any] | None
     spec = _spec(method)
     if spec is None:
         return None
-    cfg = {k: _typed(v) for k, v in parse_config(config).items() if k in spec.config}
+    cfg = {k: v for k, v in _config_of(config).items() if k in spec.config}
     try:
         return cost_table(method, ensemble, **cfg)
     except Exception:  # a plugin that cannot be built on the meta device, a bad config
@@ -257,7 +206,7 @@ class Variant:
     comparable: bool
     default_config: bool       # the registered config (width cap of a reduced recipe aside)
     config_diff: str           # "B=3,U=4" where it differs from the registered config
-    ablation: str | None       # "DRRN", "DRRN_NS", "DRRN_C", "DRRN_NS_C", "VDSR" or None
+    ablation: str | None       # the method's PaperRoles.ablation class: "DRRN_NS", ... or None
     blocks: int | None
     units: int | None
     depth: int | None
@@ -266,6 +215,12 @@ class Variant:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.method, self.config, self.weights, self.recipe)
+
+    @property
+    def roles(self) -> PaperRoles:
+        """The registered method's roles in the paper's tables; a plugin's defaults else."""
+        spec = _spec(self.method)
+        return spec.roles if spec is not None else PaperRoles()
 
     @property
     def model(self) -> str:
@@ -289,36 +244,33 @@ def describe_variant(method: str, config: str, weights: str, recipe: str) -> Var
     """Label, comparability and ablation class of a variant (see :class:`Variant`)."""
     spec = _spec(method)
     comparable = is_comparable(recipe)
-    cfg = parse_config(config)
+    cfg = _config_of(config)
     diff = ""
     default = spec is not None
+    found: Ablation | None = None
     if spec is not None:
-        registered = parse_config(_config_text(spec.config))
-        changed = {k: v for k, v in cfg.items() if registered.get(k) != v}
+        changed = {k: v for k, v in cfg.items() if k not in spec.config or spec.config[k] != v}
         diff = ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
         ignore = set() if comparable else {"channels"}  # quick caps the width
-        default = not (set(changed) - ignore) and set(cfg) >= set(registered)
-    ablation, blocks, units, depth = None, None, None, None
-    if spec is not None and spec.family == "drrn":
-        try:
-            if method == "vdsr_bn":
-                depth = int(cfg.get("depth", spec.config.get("depth", 0)))
-                ablation = "VDSR"
-            elif "B" in cfg and "U" in cfg:
-                blocks, units = int(cfg["B"]), int(cfg["U"])
-                depth = (1 + 2 * units) * blocks + 1
-                ablation = "DRRN" + ("_NS" if cfg.get("share") == "False" else "") + (
-                    "_C" if cfg.get("multipath") == "False" else "")
-        except ValueError:
-            ablation = None
-    # A self-ensemble has no spec of its own: no paper cell, no ablation class, its own label.
+        default = not (set(changed) - ignore) and set(cfg) >= set(spec.config)
+        if spec.roles.ablation is not None:
+            found = spec.roles.ablation({**spec.config, **cfg})
+    # A self-ensemble has no spec of its own: no paper cell, no ablation class; its model's
+    # label with a suffix.
     model, ensemble = _split_ensemble(method)
-    name = DISPLAY.get(model, model) + (ENSEMBLE_SUFFIX if ensemble else "")
+    name = _label(model) + (ENSEMBLE_SUFFIX if ensemble else "")
     label = f"{name} [{diff}]" if diff else name
     if not comparable:
         label += f" ({recipe})"
-    return Variant(method, config, weights, recipe, label, comparable, default, diff, ablation,
-                   blocks, units, depth, ensemble)
+    blocks, units, depth = (found.blocks, found.units, found.depth) if found else (None,) * 3
+    return Variant(method, config, weights, recipe, label, comparable, default, diff,
+                   found.name if found else None, blocks, units, depth, ensemble)
+
+
+def _label(method: str) -> str:
+    """The registered display label of ``method``; an unregistered name as it is."""
+    spec = _spec(method)
+    return spec.label if spec is not None else method
 
 
 def paper_cell(variant: Variant, dataset: str, scale: int) -> tuple[float, float]:
@@ -376,7 +328,8 @@ def load_results(results_dir: str | os.PathLike[str]) -> Results:
     """Read every ``<run>/per_image.csv`` (and ``run.json``) under ``results_dir``.
 
     Unreadable tables are skipped and listed in ``problems``. Missing text columns are
-    filled with ``"-"``; the frame gains ``_run`` (folder name) and ``_rank`` (run order,
+    filled with ``"-"``; ``config`` cells are made canonical
+    (:func:`benchmark.results.canonical_config`); the frame gains ``_run`` (folder name) and ``_rank`` (run order,
     newest highest).
     """
     root = Path(results_dir)
@@ -408,6 +361,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> Results:
                 frame[column] = [_seed_text(v) for v in frame[column]]
             else:
                 frame[column] = frame[column].fillna("-").astype(str)
+        frame["config"] = [canonical_config(text) for text in frame["config"]]
         for column in [*_NUMBER_COLUMNS, *(c for c in EXTENDED if c in frame)]:
             frame[column] = pd.to_numeric(frame.get(column), errors="coerce")
         frame["scale"] = pd.to_numeric(frame["scale"], errors="coerce")
@@ -567,7 +521,7 @@ def _cell(row: pd.Series | None, paper: tuple[float, float]) -> dict[str, Any]:
 
 def _column(variant: Variant | None, method: str, runs: str = "") -> dict[str, Any]:
     if variant is None:
-        return {"label": DISPLAY.get(method, method), "paper_only": True, "comparable": True,
+        return {"label": _label(method), "paper_only": True, "comparable": True,
                 "title": "paper values only: no result of ours", "uid": f"paper-{method}"}
     title = (f"method={variant.method}; config={variant.config}; weights={variant.weights}; "
              f"recipe={variant.recipe}; runs={runs}")
@@ -575,10 +529,25 @@ def _column(variant: Variant | None, method: str, runs: str = "") -> dict[str, A
             "title": title, "uid": variant.uid, "recipe": variant.recipe}
 
 
+def _rank(method: str) -> float:
+    """Position of ``method``'s column in the paper's Table 2; other methods come after."""
+    spec = _spec(method)
+    return math.inf if spec is None or spec.roles.table2 is None else spec.roles.table2
+
+
+def _table2_methods() -> list[str]:
+    """The registered methods that are columns of the paper's Table 2, in its order."""
+    return sorted((s.name for s in list_methods() if s.roles.table2 is not None), key=_rank)
+
+
+def _compared(v: Variant) -> bool:
+    """A model of the paper's comparisons (Tables 2 and 3, Figure 1): not an ablation-only
+    method, and of an ablation class only the main DRRN's."""
+    return not v.roles.ablation_only and v.ablation in (None, drrn_paper.MAIN_CLASS)
+
+
 def _order(variant: Variant) -> tuple:
-    rank = TABLE2_METHODS.index(variant.method) if variant.method in TABLE2_METHODS else (
-        len(TABLE2_METHODS) + (variant.method == "drrn"))
-    return (rank, variant.method, not variant.default_config, not variant.comparable,
+    return (_rank(variant.method), variant.method, not variant.default_config, not variant.comparable,
             variant.config, variant.recipe, variant.weights)
 
 
@@ -604,15 +573,13 @@ def _variants(summary: pd.DataFrame) -> dict[tuple[str, str, str, str], Variant]
 
 def table2(summary: pd.DataFrame, variants: dict) -> tuple[Table, dict[str, Any]]:
     """Table 2: PSNR/SSIM per method x dataset x scale; ours, the paper's and the difference."""
-    chosen = sorted((v for v in variants.values()
-                     if v.method not in ABLATION_METHODS and v.ablation in (None, "DRRN")
-                     and not (v.ablation == "DRRN" and v.blocks not in (None, 1))),
+    chosen = sorted((v for v in variants.values() if _compared(v) and v.blocks in (None, 1)),
                     key=_order)
     methods_with_default = {v.method for v in chosen if v.default_config}
-    placeholders = [m for m in TABLE2_METHODS if m not in methods_with_default]
+    placeholders = [m for m in _table2_methods() if m not in methods_with_default]
     columns: list[tuple[Variant | None, str]] = [(v, v.method) for v in chosen]
     columns += [(None, m) for m in placeholders]
-    columns.sort(key=lambda c: _order(c[0]) if c[0] else (TABLE2_METHODS.index(c[1]), c[1]))
+    columns.sort(key=lambda c: _order(c[0]) if c[0] else (_rank(c[1]), c[1]))
     index = {(r.method, r.config, r.weights, r.recipe, r.dataset, int(r.scale)): r
              for r in summary.itertuples(index=False)}
     rows_present = {(d, int(s)) for v in chosen for (m, c, w, rc, d, s) in index
@@ -637,7 +604,7 @@ def table2(summary: pd.DataFrame, variants: dict) -> tuple[Table, dict[str, Any]
             cell = cells[-1]
             if not (cell["has_ours"] or cell["has_paper"]):
                 continue
-            label = variant.label if variant else DISPLAY.get(method, method)
+            label = variant.label if variant else _label(method)
             records.append({
                 "dataset": dataset, "scale": scale, "method": method, "label": label,
                 "config": variant.config if variant else "-",
@@ -706,8 +673,8 @@ def _runs_of(summary: pd.DataFrame, variant: Variant | None) -> str:
 def table3(summary: pd.DataFrame, variants: dict) -> tuple[Table, dict[str, Any]]:
     """Table 3: mean IFC (ours; the paper's values could not be read: n/a)."""
     chosen = sorted((v for v in variants.values()
-                     if (v.method not in ABLATION_METHODS and v.ablation in (None, "DRRN")
-                         and v.blocks in (None, 1)) or (v.ablation == "VDSR" and v.depth == 20)),
+                     if (_compared(v) and v.blocks in (None, 1))
+                     or (v.ablation, v.depth) == drrn_paper.TABLE3_PLAIN_STACK),
                     key=_order)
     index = {(r.method, r.config, r.weights, r.recipe, r.dataset, int(r.scale)): r
              for r in summary.itertuples(index=False)}
@@ -756,11 +723,13 @@ def table4(summary: pd.DataFrame, variants: dict) -> tuple[Table, list[dict[str,
     index = {(r.method, r.config, r.weights, r.recipe, r.dataset, int(r.scale)): r
              for r in summary.itertuples(index=False)}
     records, html_rows, latex_rows = [], [], []
-    for name, paper in TABLE4_PAPER.items():
-        ours = sorted((v for v in variants.values() if v.ablation == name and v.blocks == 3
-                       and v.units == 4 and (*v.key, "set5", 3) in index), key=_order)
+    paper_set = drrn_paper.PAPER_SET
+    for name, paper in drrn_paper.TABLE4.items():
+        ours = sorted((v for v in variants.values() if v.ablation == name
+                       and (v.blocks, v.units) == drrn_paper.TABLE4_SHAPE
+                       and (*v.key, *paper_set) in index), key=_order)
         for v in ours or [None]:
-            hit = index.get((*v.key, "set5", 3)) if v else None
+            hit = index.get((*v.key, *paper_set)) if v else None
             psnr = float(hit.psnr) if hit is not None else math.nan
             row = {
                 "model": name, "label": v.label if v else "", "method": v.method if v else "",
@@ -903,8 +872,10 @@ def _ours_source(v: Variant) -> str:
     return OURS if v.comparable else OURS_NC
 
 
-def _set5x3(summary: pd.DataFrame, variants: dict) -> list[tuple[Variant, Any]]:
-    rows = summary[(summary["dataset"] == "set5") & (summary["scale"] == 3)]
+def _paper_set_rows(summary: pd.DataFrame, variants: dict) -> list[tuple[Variant, Any]]:
+    """(variant, summary row) of every finite result on the paper's figure set (Set5 x3)."""
+    dataset, scale = drrn_paper.PAPER_SET
+    rows = summary[(summary["dataset"] == dataset) & (summary["scale"] == scale)]
     return [(variants[(r.method, r.config, r.weights, r.recipe)], r)
             for r in rows.itertuples(index=False) if math.isfinite(r.psnr)]
 
@@ -916,14 +887,21 @@ def _std(r: Any) -> float | None:
 def make_figures(summary: pd.DataFrame, variants: dict, out: Path) -> list[dict[str, Any]]:
     """Figures 1, 6, 8 and 9 (PNG + SVG) from the default protocol's summary."""
     out.mkdir(parents=True, exist_ok=True)
-    made: list[dict[str, Any]] = []
-    set5 = _set5x3(summary, variants)
+    on_set = _paper_set_rows(summary, variants)
+    made = [_figure1(on_set, out), _figure6(on_set, out), _figure8(on_set, out),
+            _figure9(summary, variants, out)]
+    for fig in made:
+        fig["png"] = f"figures/{fig['stem']}.png"
+        fig["svg"] = f"figures/{fig['stem']}.svg"
+    return made
 
-    # Figure 1: PSNR vs parameters
-    points = [Point(label, n, psnr, PAPER, "paper") for label, n, psnr in FIG1_PAPER]
+
+def _figure1(on_set: list[tuple[Variant, Any]], out: Path) -> dict[str, Any]:
+    """Figure 1: PSNR vs parameters."""
+    points = [Point(label, n, psnr, PAPER, "paper") for label, n, psnr in drrn_paper.FIGURE1]
     skipped = []
-    for v, r in set5:
-        if v.method in ABLATION_METHODS or (v.ablation and v.ablation != "DRRN") or v.ensemble:
+    for v, r in on_set:
+        if not _compared(v) or v.ensemble:
             continue  # the paper's points are plain models: a self-ensemble is not one of them
         params = _params(v.method, v.config)
         if not math.isfinite(params) or params <= 0:
@@ -938,64 +916,68 @@ def make_figures(summary: pd.DataFrame, variants: dict, out: Path) -> list[dict[
                "drawn.")
     if skipped:
         caption += " Not drawn (no or unknown parameter count): " + ", ".join(skipped) + "."
-    made.append({"stem": "figure1", "title": "Figure 1: PSNR vs number of parameters",
-                 "caption": caption})
+    return {"stem": "figure1", "title": "Figure 1: PSNR vs number of parameters",
+            "caption": caption}
 
-    # Figure 6: B/U grid vs depth
+
+def _figure6(on_set: list[tuple[Variant, Any]], out: Path) -> dict[str, Any]:
+    """Figure 6: the B/U grid of the main DRRN vs depth."""
     points = [Point(lbl + ("" if sure else "?"), d, psnr, PAPER if sure else PAPER_UNSURE,
-                    "paper") for lbl, d, psnr, sure in FIG6_PAPER]
-    for v, r in set5:
-        if v.ablation == "DRRN" and v.depth:
+                    "paper") for lbl, d, psnr, sure in drrn_paper.FIGURE6]
+    for v, r in on_set:
+        if v.ablation == drrn_paper.MAIN_CLASS and v.depth:
             points.append(Point(f"B{v.blocks}U{v.units}" + ("" if v.comparable else "*"),
                                 v.depth, float(r.psnr), _ours_source(v), "ours", _std(r)))
     figs.scatter_figure(points, out, "figure6", title="Figure 6: DRRN B/U grid, Set5 x3",
                         xlabel="depth d = (1 + 2U) B + 1", ylabel="PSNR (dB), Set5 x3")
-    made.append({"stem": "figure6", "title": "Figure 6: recursive blocks B and residual units U",
-                 "caption": "Paper points: B2U3 33.76, B3U2 33.77, B1U25 34.03; B17U1 34.03 and "
-                            "B3U8 34.04 from a weaker source (diamonds). Other grid points of "
-                            "the paper: n/a. Ours: every plain DRRN (shared weights, multi-path) "
-                            "with a Set5 x3 result."})
+    sure = ", ".join(f"{lbl} {psnr:.2f}" for lbl, _, psnr, ok in drrn_paper.FIGURE6 if ok)
+    unsure = " and ".join(f"{lbl} {psnr:.2f}" for lbl, _, psnr, ok in drrn_paper.FIGURE6
+                          if not ok)
+    return {"stem": "figure6", "title": "Figure 6: recursive blocks B and residual units U",
+            "caption": f"Paper points: {sure}; {unsure} from a weaker source (diamonds). Other "
+                       "grid points of the paper: n/a. Ours: every plain DRRN (shared weights, "
+                       "multi-path) with a Set5 x3 result."}
 
-    # Figure 8: PSNR vs depth per variant
-    points = [Point(name, 28, psnr, PAPER, name) for name, psnr in TABLE4_PAPER.items()
-              if name != "DRRN_NS_C"]
-    for v, r in set5:
-        if v.ablation in ("VDSR", "DRRN_NS", "DRRN_C", "DRRN", "DRRN_NS_C") and v.depth and (
-                v.ablation == "VDSR" or v.blocks == 3):
+
+def _figure8(on_set: list[tuple[Variant, Any]], out: Path) -> dict[str, Any]:
+    """Figure 8: PSNR vs depth, one series per ablation class."""
+    series = drrn_paper.FIGURE8_SERIES
+    points = [Point(name, drrn_paper.TABLE4_DEPTH, psnr, PAPER, name)
+              for name, psnr in drrn_paper.TABLE4.items()
+              if name in drrn_paper.FIGURE8_PAPER_SERIES]
+    for v, r in on_set:
+        if v.ablation in series and v.depth and v.blocks in (None, drrn_paper.FIGURE8_BLOCKS):
             points.append(Point("", v.depth, float(r.psnr), _ours_source(v), v.ablation, _std(r)))
-    order = ["VDSR", "DRRN_NS", "DRRN_C", "DRRN", "DRRN_NS_C"]
-    points.sort(key=lambda p: order.index(p.series) if p.series in order else 99)
+    points.sort(key=lambda p: series.index(p.series) if p.series in series else len(series))
     figs.scatter_figure(points, out, "figure8", title="Figure 8: PSNR vs depth, Set5 x3",
                         xlabel="depth d", ylabel="PSNR (dB), Set5 x3", connect=True)
-    made.append({"stem": "figure8", "title": "Figure 8: VDSR, DRRN_NS, DRRN_C and DRRN vs depth",
-                 "caption": "Paper points: the Table 4 values at d = 28 only (VDSR at d = 28 and "
-                            "every d = 16, 22 value: n/a). Ours: B = 3 DRRN variants (B3U2 d=16, "
-                            "B3U3 d=22, B3U4 d=28) and the plain pre-activation stack (vdsr_bn), "
-                            "one line per variant and recipe."})
+    return {"stem": "figure8", "title": "Figure 8: VDSR, DRRN_NS, DRRN_C and DRRN vs depth",
+            "caption": "Paper points: the Table 4 values at d = 28 only (VDSR at d = 28 and "
+                       "every d = 16, 22 value: n/a). Ours: B = 3 DRRN variants (B3U2 d=16, "
+                       "B3U3 d=22, B3U4 d=28) and the plain pre-activation stack (vdsr_bn), "
+                       "one line per variant and recipe."}
 
-    # Figure 9: Set5 / Set14 x3 of shallow to very deep models
+
+def _figure9(summary: pd.DataFrame, variants: dict, out: Path) -> dict[str, Any]:
+    """Figure 9: shallow to very deep models on the paper's two panels (Set5, Set14 x3)."""
     panels = []
-    for i, (dataset, name) in enumerate((("set5", "Set5 x3"), ("set14", "Set14 x3"))):
-        pts = [Point(cat, 0, vals[i], PAPER) for cat, vals in FIG9_PAPER.items()]
-        rows = summary[(summary["dataset"] == dataset) & (summary["scale"] == 3)]
+    for i, (dataset, scale) in enumerate(drrn_paper.FIGURE9_SETS):
+        pts = [Point(cat, 0, vals[i], PAPER) for cat, vals in drrn_paper.FIGURE9.items()]
+        rows = summary[(summary["dataset"] == dataset) & (summary["scale"] == scale)]
         for r in rows.itertuples(index=False):
             v = variants[(r.method, r.config, r.weights, r.recipe)]
-            cat = FIG9_METHODS.get(v.method)
+            cat = v.roles.figure9
             if cat and v.default_config and math.isfinite(r.psnr):
                 pts.append(Point(cat, 0, float(r.psnr), _ours_source(v)))
-        panels.append((name, pts))
-    figs.dot_panels(panels, list(FIG9_PAPER), out, "figure9",
+        panels.append((f"{_ds(dataset)} x{scale}", pts))
+    figs.dot_panels(panels, list(drrn_paper.FIGURE9), out, "figure9",
                     title="Figure 9: PSNR of shallow, deep and very deep models",
                     xlabel="PSNR (dB)")
-    made.append({"stem": "figure9", "title": "Figure 9: Set5 x3 and Set14 x3",
-                 "caption": "Paper values as listed in docs/methods.md (DRRN_B1U9 on Set14: "
-                            "n/a). Ours: our SRCNN, VDSR, DRCN and DRRN results with the "
-                            "registered config; A+, SelfEx and CSCN are not part of the "
-                            "suite."})
-    for fig in made:
-        fig["png"] = f"figures/{fig['stem']}.png"
-        fig["svg"] = f"figures/{fig['stem']}.svg"
-    return made
+    return {"stem": "figure9", "title": "Figure 9: Set5 x3 and Set14 x3",
+            "caption": "Paper values as listed in docs/methods.md (DRRN_B1U9 on Set14: "
+                       "n/a). Ours: our SRCNN, VDSR, DRCN and DRRN results with the "
+                       "registered config; A+, SelfEx and CSCN are not part of the "
+                       "suite."}
 
 
 # --------------------------------------------------------------------------- image browser

@@ -8,6 +8,7 @@ reader never sees a half-written table, and a run folder is never reused.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,65 @@ PER_IMAGE_COLUMNS = [
 #: sewar metrics (benchmark.extmetrics.EXTENDED): extra columns when requested.
 EXTENDED = ("msssim", "vifp", "scc")
 GROUP = ["method", "config", "weights", "recipe", "protocol", "dataset", "scale"]
+
+
+def config_text(config: Mapping[str, Any]) -> str:
+    """The ``config`` cell of a row: the method's full config as compact JSON with sorted
+    keys, e.g. ``{"B":1,"U":25,"share":true}``; read back by :func:`parse_config`."""
+    return json.dumps(dict(config), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    """A ``config`` cell as a dict: the JSON of :func:`config_text`, or the ``k=v,k=v`` text
+    rows had before it (values read as Python literals, else kept as text; a comma inside a
+    list value stays with the value), or ``-`` / empty for no config.
+
+    Raises
+    ------
+    ValueError
+        Text in neither form.
+    """
+    text = str(text).strip()
+    if text in ("", "-"):
+        return {}
+    if text.startswith("{"):
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config {text!r} is not valid JSON ({exc.msg})") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"config {text!r} is not a JSON object")
+        return config
+    pairs: dict[str, str] = {}
+    last = None
+    for token in text.split(","):
+        if "=" in token:
+            key, value = token.split("=", 1)
+            last = key.strip()
+            pairs[last] = value.strip()
+        elif last is not None:  # "scales=[2, 3]" was split inside the list
+            pairs[last] += "," + token
+        else:
+            raise ValueError(f"config {text!r} is neither JSON nor k=v,k=v")
+    return {key: _literal(value) for key, value in pairs.items()}
+
+
+def canonical_config(text: str) -> str:
+    """One text per config: rows written as ``k=v`` (before JSON) become the JSON of
+    :func:`config_text`, so that they are the same variant as new rows; a cell in neither form
+    is kept as it is."""
+    try:
+        return config_text(parse_config(text))
+    except ValueError:
+        return text
+
+
+def _literal(value: str) -> Any:
+    # The old writer used str(): True, None, 9, 0.1, [2, 3] read back as Python literals.
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
 
 
 def code_version() -> str:
@@ -336,12 +396,15 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def load_results(path: str | Path) -> pd.DataFrame:
     """The rows of a run folder (or a ``per_image.csv``) with the explicit column types of
-    ``DTYPES``; missing values are NaN / <NA>; an empty frame for a run with no rows yet."""
+    ``DTYPES`` and canonical config cells (:func:`canonical_config`); missing values are
+    NaN / <NA>; an empty frame for a run with no rows yet."""
     path = Path(path)
     csv = path / "per_image.csv" if path.is_dir() else path
     if not csv.is_file():
         return pd.DataFrame(columns=PER_IMAGE_COLUMNS)
     text = [k for k, v in DTYPES.items() if v == "string"]
-    frame = pd.read_csv(csv, dtype={k: str for k in text}, keep_default_na=False,
-                        na_values=[""])
-    return typed(frame)
+    frame = typed(pd.read_csv(csv, dtype={k: str for k in text}, keep_default_na=False,
+                              na_values=[""]))
+    if "config" in frame:  # a resumed run rewrites rows of before JSON in the new form
+        frame["config"] = [c if c is None else canonical_config(c) for c in frame["config"]]
+    return frame

@@ -1,10 +1,10 @@
 """Model weights: srbench checkpoints (safetensors) and importers of published weight files.
 
 Nothing here ever unpickles. Checkpoints are safetensors files whose header metadata carries the
-method, its full config and free-form provenance; published weights are read by format-specific
-parsers (MATLAB ``.mat`` through :func:`scipy.io.loadmat`, MXNet ``.params`` by a small parser of
-the NDArray binary format). A pickle or ``torch.save`` zip handed to any loader is refused before
-a single byte of it is interpreted.
+method, its full config and free-form provenance. Published weights are containers read by
+:mod:`benchmark.formats` and converted by the importers each method registers next to its
+architecture (``MethodSpec.importers``). A pickle or ``torch.save`` zip handed to any loader is
+refused before a single byte of it is interpreted.
 
 Checkpoint layout
 -----------------
@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import struct
 import tempfile
@@ -42,11 +41,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-from benchmark.registry import create_model, get_method, resolve_config
+from benchmark.formats import CONTAINERS, Importer, WeightsError, read_container, read_head, sniff
+from benchmark.registry import MethodSpec, create_model, get_method, list_methods, resolve_config
 
 PathLike = str | os.PathLike
 
@@ -57,32 +56,8 @@ _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit; larger means a corrup
 MANIFEST_PATH = Path(__file__).with_name("weights_manifest.json")
 
 
-class WeightsError(ValueError):
-    """A weight file that cannot be used: wrong method or config, corrupt, or unsafe.
-
-    The message is always one line naming the file and the reason.
-    """
-
-
 # --------------------------------------------------------------------------------------------
 # File sniffing
-
-
-def _sniff(head: bytes) -> str:
-    """Name of the container format from a file's first bytes (no parsing beyond that)."""
-    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        return "pickle"
-    if head[:4] == b"PK\x03\x04":
-        return "zip"  # torch.save's default format: a zip holding a pickle
-    if head[:19] == b"MATLAB 5.0 MAT-file":
-        return "mat5"
-    if head[:8] == b"\x89HDF\r\n\x1a\n" or head[512:520] == b"\x89HDF\r\n\x1a\n":
-        return "hdf5"  # includes MATLAB v7.3 files (HDF5 after a 512-byte text header)
-    if len(head) >= 16 and struct.unpack("<QQ", head[:16]) == (0x112, 0):
-        return "mxnet"
-    if len(head) >= 10 and head[8:10] == b'{"':
-        return "safetensors"
-    return "unknown"
 
 
 def _refuse_unsafe(path: Path, kind: str) -> None:
@@ -91,14 +66,6 @@ def _refuse_unsafe(path: Path, kind: str) -> None:
             f"{path}: looks like a pickle/torch.save file; srbench never unpickles weights "
             "(convert it to safetensors in a trusted environment)"
         )
-
-
-def _read_head(path: Path, n: int = 1024) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError as exc:
-        raise WeightsError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,7 +249,7 @@ def load_checkpoint(path: PathLike, method: str | None = None) -> tuple[dict[str
         built with the stored config.
     """
     path = Path(path)
-    kind = _sniff(_read_head(path))
+    kind = sniff(read_head(path))
     _refuse_unsafe(path, kind)
     if kind in ("mat5", "hdf5", "mxnet"):
         raise WeightsError(
@@ -359,173 +326,6 @@ def build_model(method: str, path: PathLike) -> tuple[nn.Module, dict[str, Any],
 # Published formats
 
 
-def read_mxnet_params(path: PathLike) -> dict[str, np.ndarray]:
-    """Parse an MXNet ``NDArray::Save`` file (``*.params``) without MXNet; dense arrays only.
-
-    Layout (little-endian): u64 magic 0x112, u64 reserved, u64 count, ``count`` arrays, u64
-    name count, names as (u64 length, bytes). An array: u32 magic (V1 0xF993FAC8, V2 0xF993FAC9,
-    V3 0xF993FACA; older files start directly with the shape), for V2/V3 an i32 storage type
-    (0 = dense), the shape (u32 ndim, then int64 dims; legacy files uint32 dims), then i32
-    device type, i32 device id, i32 dtype flag and the raw data.
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    pos = 0
-
-    def take(fmt: str) -> tuple:
-        nonlocal pos
-        size = struct.calcsize(fmt)
-        if pos + size > len(data):
-            raise WeightsError(f"{path}: truncated MXNet params file at byte {pos}")
-        out = struct.unpack_from(fmt, data, pos)
-        pos += size
-        return out
-
-    dtypes = {0: np.float32, 1: np.float64, 2: np.float16, 3: np.uint8, 4: np.int32, 5: np.int8, 6: np.int64}
-    magic, _reserved = take("<QQ")
-    if magic != 0x112:
-        raise WeightsError(f"{path}: not an MXNet NDArray file (magic {magic:#x})")
-    (count,) = take("<Q")
-    if count > 1_000_000:
-        raise WeightsError(f"{path}: corrupt MXNet params file (array count {count})")
-    arrays = []
-    for _ in range(count):
-        (head,) = take("<I")
-        if head in (0xF993FAC9, 0xF993FACA):
-            (stype,) = take("<i")
-            if stype != 0:
-                raise WeightsError(f"{path}: sparse MXNet arrays are not supported")
-            (ndim,) = take("<I")
-            shape = take(f"<{min(ndim, 33)}q")
-        elif head == 0xF993FAC8:
-            (ndim,) = take("<I")
-            shape = take(f"<{min(ndim, 33)}q")
-        else:  # legacy: no magic, the word read is ndim, dims are uint32
-            ndim = head
-            if ndim > 32:
-                raise WeightsError(f"{path}: corrupt MXNet params file (ndim {ndim})")
-            shape = take(f"<{ndim}I")
-        if ndim > 32 or any(d < 0 for d in shape):
-            raise WeightsError(f"{path}: corrupt MXNet params file (shape {shape})")
-        if ndim == 0:
-            arrays.append(np.zeros((0,), np.float32))
-            continue
-        _dev_type, _dev_id, flag = take("<iii")
-        if flag not in dtypes:
-            raise WeightsError(f"{path}: unsupported MXNet dtype flag {flag}")
-        dtype = np.dtype(dtypes[flag]).newbyteorder("<")
-        n = math.prod(shape)
-        nbytes = n * dtype.itemsize
-        if pos + nbytes > len(data):
-            raise WeightsError(f"{path}: truncated MXNet params file (array data)")
-        arrays.append(np.frombuffer(data, dtype, n, pos).reshape(shape).copy())
-        pos += nbytes
-    (n_names,) = take("<Q")
-    if n_names not in (0, count):
-        raise WeightsError(f"{path}: corrupt MXNet params file ({n_names} names, {count} arrays)")
-    names = []
-    for _ in range(n_names):
-        (length,) = take("<Q")
-        if pos + length > len(data):
-            raise WeightsError(f"{path}: truncated MXNet params file (names)")
-        names.append(data[pos : pos + length].decode("utf-8", "replace"))
-        pos += length
-    if not names:
-        names = [str(i) for i in range(count)]
-    return dict(zip(names, arrays))
-
-
-def _t(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-
-
-def _from_matconvnet(path: Path, mat: dict) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
-    """VDSR MatConvNet model: struct ``model`` with cell arrays weight{1..L}, bias{1..L}.
-
-    MatConvNet stores filters H x W x Cin x Cout (trailing singleton dims dropped by MATLAB) and
-    ``vl_nnconv`` is a correlation like ``torch.conv2d``, so weight[k, c, h, w] = W[h, w, c, k]:
-    no flip and no spatial transpose. Checked under drrn-matlab-v1: Set5 37.53/33.66/31.34
-    (x2/x3/x4; paper 37.53/33.66/31.35); spatially transposed kernels give 37.54/33.64/31.30.
-    """
-    model = mat["model"]
-    weights = [np.asarray(w) for w in np.ravel(model["weight"][0, 0])]
-    biases = [np.asarray(b).reshape(-1) for b in np.ravel(model["bias"][0, 0])]
-    if len(weights) != len(biases) or len(weights) < 2:
-        raise WeightsError(f"{path}: MatConvNet model with {len(weights)} weights / {len(biases)} biases")
-    state = {}
-    for i, (w, b) in enumerate(zip(weights, biases)):
-        w = w.reshape(w.shape + (1,) * (4 - w.ndim))
-        state[f"convs.{i}.weight"] = _t(w.transpose(3, 2, 0, 1))
-        state[f"convs.{i}.bias"] = _t(b)
-    config = {"depth": len(weights), "channels": int(weights[0].reshape(weights[0].shape + (1,) * (4 - weights[0].ndim)).shape[3])}
-    return "vdsr", state, config
-
-
-def _from_srcnn_mat(path: Path, mat: dict) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
-    """SRCNN release ``.mat``: weights_conv1 (f1^2 x n1), weights_conv2 (n1 x f2^2 x n2),
-    weights_conv3 (n2 x f3^2), biases_conv{1,2,3}.
-
-    The release's SRCNN.m reshapes each column (MATLAB column-major, so the 81 values run down
-    the kernel's columns) and applies ``imfilter`` (correlation): the torch kernel is
-    ``reshape(col, (f, f), order='F')`` with no flip. Checked: Set5 x3 32.39 dB (ECCV 2014:
-    32.39); transposed kernels give 32.45, flipped 32.39, flipped+transposed 32.46 (the
-    kernels are nearly symmetric, so only the code of SRCNN.m settles it). For f2 > 1 (9-5-5
-    files, none available to test) conv2 is read as column-major f2 x f2 kernels likewise.
-    """
-    w1 = np.asarray(mat["weights_conv1"], np.float64)
-    w2 = np.asarray(mat["weights_conv2"], np.float64)
-    w3 = np.asarray(mat["weights_conv3"], np.float64)
-    if w2.ndim == 2:  # MATLAB drops a trailing singleton n2 = 1, or f2^2 = 1 was squeezed
-        w2 = w2[:, None, :] if w2.shape[1] != 1 else w2[:, :, None]
-    f1, f2, f3 = (int(round(math.sqrt(n))) for n in (w1.shape[0], w2.shape[1], w3.shape[1]))
-    if f1 * f1 != w1.shape[0] or f2 * f2 != w2.shape[1] or f3 * f3 != w3.shape[1]:
-        raise WeightsError(f"{path}: SRCNN kernels are not square")
-    n1, n2 = w1.shape[1], w3.shape[0]
-    k1 = w1.T.reshape(n1, f1, f1).transpose(0, 2, 1)  # column-major reshape per filter
-    k2 = w2.transpose(2, 0, 1).reshape(n2, n1, f2, f2).transpose(0, 1, 3, 2)
-    k3 = w3.reshape(n2, f3, f3).transpose(0, 2, 1)
-    state = {
-        "conv1.weight": _t(k1[:, None]),
-        "conv1.bias": _t(np.ravel(mat["biases_conv1"])),
-        "conv2.weight": _t(k2),
-        "conv2.bias": _t(np.ravel(mat["biases_conv2"])),
-        "conv3.weight": _t(k3[None]),
-        "conv3.bias": _t(np.ravel(mat["biases_conv3"])),
-    }
-    config = {"f1": f1, "f2": f2, "f3": f3, "n1": n1, "n2": n2, "padding_mode": "replicate"}
-    return "srcnn", state, config
-
-
-#: MXNet argument names of the Super-Resolution-Zoo conversion -> our DRRN state-dict keys.
-_MXNET_DRRN = {"learned_0": "blocks.0.conv_in.weight", "learned_1": "blocks.0.conv1.0.weight",
-               "learned_2": "blocks.0.conv2.0.weight", "learned_3": "out_conv.weight"}
-
-
-def _from_mxnet_drrn(path: Path, arrays: dict[str, np.ndarray]) -> tuple[str, dict[str, torch.Tensor], dict[str, Any]]:
-    """The Super-Resolution-Zoo conversion of jt827859032/DRRN-pytorch (B1, no BN, no bias).
-
-    That port pre-activates with in-place ReLUs: ``self.input(self.relu(x))`` rewrites the ILR
-    the global residual later adds, and the first unit's ``self.relu(out)`` rewrites H0, which
-    every unit adds (the converted MXNet graph shows both adds taking the ReLU outputs). Hence
-    ``input_act=True`` and ``relu_skip=True``; U is not stored in the file (the port runs 25).
-    """
-    plain = {k.split(":", 1)[-1]: v for k, v in arrays.items()}
-    if set(plain) != set(_MXNET_DRRN):
-        raise WeightsError(
-            f"{path}: MXNet params {sorted(plain)} are not the DRRN B1 layout {sorted(_MXNET_DRRN)}"
-        )
-    c = plain["learned_0"].shape[0]
-    want = {"learned_0": (c, 1, 3, 3), "learned_1": (c, c, 3, 3), "learned_2": (c, c, 3, 3),
-            "learned_3": (1, c, 3, 3)}
-    for k, shape in want.items():
-        if plain[k].shape != shape:
-            raise WeightsError(f"{path}: {k} has shape {plain[k].shape}, DRRN B1 needs {shape}")
-    state = {_MXNET_DRRN[k]: _t(v) for k, v in plain.items()}
-    config = {"B": 1, "channels": c, "share": True, "multipath": True, "bn": False, "bias": False,
-              "input_act": True, "relu_skip": True}
-    return "drrn", state, config
-
-
 def file_sha256(path: PathLike) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -538,10 +338,10 @@ def file_sha256(path: PathLike) -> str:
 def import_weights(method: str, path: PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """Convert a published weight file for ``method``; dispatches on the file's content.
 
-    Supported: VDSR MatConvNet ``.mat`` (``vdsr``), SRCNN release ``.mat`` (``srcnn``,
-    ``srcnn_915``), the MXNet ``.params`` conversion of jt827859032/DRRN-pytorch (``drrn``
-    family, B1, shared multi-path units), and srbench checkpoints (passed to
-    :func:`load_checkpoint`).
+    An srbench checkpoint is passed to :func:`load_checkpoint`. Any other file is read as its
+    container (:func:`benchmark.formats.read_container`) and converted by the first of the
+    method's ``importers`` (:class:`benchmark.formats.Importer`) that recognises it; ``python
+    -m benchmark methods`` and the method modules say which formats each method reads.
 
     Returns
     -------
@@ -549,68 +349,62 @@ def import_weights(method: str, path: PathLike) -> tuple[dict[str, torch.Tensor]
         Float32 tensors under the method's own keys.
     config_overrides : dict
         Options that differ from ``method``'s registered defaults (e.g. ``{"f2": 1}`` for a
-        9-1-5 file imported as ``srcnn``; ``bn=False, bias=False, relu_skip=True`` for the
-        MXNet DRRN). Build with ``create_model(method, **config_overrides)``.
+        9-1-5 file imported as ``srcnn``). Build with ``create_model(method, **config_overrides)``.
     meta : dict
-        ``source_format``, ``source_path``, ``source_sha256`` and notes.
+        ``source_format``, ``source_path``, ``source_sha256`` and the importer's notes.
 
     Raises
     ------
     WeightsError
-        Unknown or unsafe format, a file of another family than ``method``, or tensors that do
-        not fit ``method`` with the overrides.
+        Unknown or unsafe format, a format another method imports but not ``method``, or
+        tensors that do not fit ``method`` with the overrides.
     """
     path = Path(path)
     spec = get_method(method)
-    kind = _sniff(_read_head(path))
+    kind = sniff(read_head(path))
     _refuse_unsafe(path, kind)
-    notes: list[str] = []
     if kind == "safetensors":
         state, meta = load_checkpoint(path, method)
         overrides = {k: v for k, v in meta["config"].items() if spec.config.get(k) != v}
         return state, overrides, meta
-    if kind == "mat5":
-        import scipy.io
-
-        try:
-            mat = scipy.io.loadmat(path)
-        except Exception as exc:  # scipy raises several types for damaged files
-            raise WeightsError(f"{path}: unreadable MAT file ({exc})") from None
-        if "model" in mat and getattr(mat["model"], "dtype", None) is not None \
-                and mat["model"].dtype.names and {"weight", "bias"} <= set(mat["model"].dtype.names):
-            family, state, config = _from_matconvnet(path, mat)
-            fmt = "matconvnet-mat"
-        elif "weights_conv1" in mat:
-            family, state, config = _from_srcnn_mat(path, mat)
-            fmt = "srcnn-mat"
-        else:
-            keys = sorted(k for k in mat if not k.startswith("__"))
-            raise WeightsError(f"{path}: MAT file with variables {keys} is no known SR model")
-    elif kind == "mxnet":
-        family, state, config = _from_mxnet_drrn(path, read_mxnet_params(path))
-        fmt = "mxnet-params"
-        if family == spec.family and spec.config.get("U") != 25:
-            notes.append(f"source model ran U=25 recursions; {method} uses U={spec.config.get('U')}")
-    elif kind == "hdf5":
+    if kind == "hdf5":
         raise WeightsError(f"{path}: HDF5 / MATLAB v7.3 weight files are not supported")
-    else:
+    if kind not in CONTAINERS:
         raise WeightsError(f"{path}: unknown weight file format")
-
-    if family != spec.family:
-        raise WeightsError(f"{path}: is a {family} weight file ({fmt}), not for {method!r} ({spec.family})")
+    contents = read_container(path, kind)
+    fmt, importer = _importer_for(path, spec, kind, contents)
+    state, config, notes = importer.convert(path, contents, spec)
     unknown = sorted(set(config) - set(spec.config))
     if unknown:
         raise WeightsError(f"{path}: {fmt} weights need options {unknown}, which {method!r} lacks")
-    if family == "drrn" and (not spec.config.get("share", False) or not spec.config.get("multipath", False)):
-        raise WeightsError(f"{path}: shared multi-path DRRN weights cannot serve {method!r}")
     overrides = {k: v for k, v in config.items() if spec.config[k] != v}
     _check_compatible(path, method, {**spec.config, **overrides}, state)
-    meta = {"source_format": fmt, "source_path": str(path), "source_sha256": file_sha256(path)}
+    meta: dict[str, Any] = {"source_format": fmt, "source_path": str(path),
+                            "source_sha256": file_sha256(path)}
     if notes:
-        meta["notes"] = notes
+        meta["notes"] = list(notes)
         for note in notes:
             warnings.warn(f"{path}: {note}", stacklevel=2)
     return state, overrides, meta
+
+
+_CONTAINER_TEXT = {"mat5": "MAT file", "mxnet": "MXNet params file"}
+
+
+def _importer_for(path: Path, spec: MethodSpec, kind: str,
+                  contents: Mapping[str, Any]) -> tuple[str, Importer]:
+    """``spec``'s (format name, importer) for a ``kind`` container; else a WeightsError naming
+    the family whose importer recognises the file, if any does."""
+    for fmt, importer in spec.importers.items():
+        if importer.container == kind and importer.detect(contents):
+            return fmt, importer
+    for other in list_methods():
+        for fmt, importer in other.importers.items():
+            if importer.container == kind and importer.detect(contents):
+                raise WeightsError(f"{path}: is a {other.family} weight file ({fmt}), which "
+                                   f"{spec.name!r} ({spec.family}) cannot import")
+    names = sorted(k for k in contents if not k.startswith("__"))
+    raise WeightsError(f"{path}: {_CONTAINER_TEXT[kind]} with variables {names} is no known SR model")
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,9 +427,10 @@ def _entry(name: str) -> dict[str, Any]:
 def reference_weights(name: str, data_root: PathLike | None = None) -> Path | None:
     """The local copy of published weights ``name`` under ``$SRBENCH_DATA/../reference``, if any."""
     root = data_root or os.environ.get("SRBENCH_DATA")
-    if not root:
+    relative = _entry(name).get("reference_path")  # packaged srbench models have none
+    if not root or not relative:
         return None
-    path = Path(root).parent / "reference" / _entry(name)["reference_path"]
+    path = Path(root).parent / "reference" / relative
     return path if path.is_file() else None
 
 

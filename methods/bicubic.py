@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from benchmark.registry import register_method
+from benchmark.registry import PaperRoles, register_method
 
 #: Published bicubic means (PSNR, SSIM), DRRN Table 2 (docs/methods.md).
 PUBLISHED = {
@@ -23,6 +23,8 @@ PUBLISHED = {
     dtype="float64",
     published=PUBLISHED,
     description="MATLAB bicubic upscaling (the ILR); no parameters",
+    label="Bicubic",
+    roles=PaperRoles(table2=0),
 )
 def bicubic() -> nn.Module:
     """The identity on the ILR input: the harness already computes MATLAB bicubic."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchmark.registry import register_method
+from benchmark.registry import PaperRoles, register_method
 
 #: DRCN column of DRRN Table 2 (mean PSNR, SSIM), protocol drrn-matlab-v1.
 PUBLISHED = {
@@ -121,6 +121,8 @@ class DRCN(nn.Module):
     recipe=RECIPE,
     published=PUBLISHED,
     description="DRCN: 16 recursions of a shared conv3x3 x 256, recursive supervision",
+    label="DRCN",
+    roles=PaperRoles(table2=3, figure9="DRCN"),
 )
 def drcn(**config) -> DRCN:
     """Build a :class:`DRCN` from the registered config."""

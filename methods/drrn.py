@@ -32,12 +32,17 @@ State-dict layout (what the checkpoint and the importers write)::
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchmark.registry import register_method
+from benchmark.formats import Converted, Importer, WeightsError, as_tensor
+from benchmark.registry import Ablation, MethodSpec, PaperRoles, register_method
+from methods.drrn_paper import PAPER_SET, TABLE4, TABLE4_METHODS
 
 NAN = math.nan
 
@@ -55,14 +60,11 @@ PUBLISHED_B1U9 = {
     ("set5", 2): (37.66, 0.9589), ("set5", 3): (33.93, 0.9234), ("set5", 4): (31.58, 0.8864),
 }
 
-#: Table 4 (B3U4, d = 28): PSNR only, no SSIM printed (NaN); docs/methods.md reads the table
-#: as Set5 x3 ("most likely"). Valid for the registered B3U4 defaults only.
-PUBLISHED_TABLE4 = {
-    "drrn_ns_c": {("set5", 3): (33.92, NAN)},
-    "drrn_ns": {("set5", 3): (33.97, NAN)},
-    "drrn_c": {("set5", 3): (33.95, NAN)},
-    "drrn_b3u4": {("set5", 3): (33.99, NAN)},  # for reference; no registered name is B3U4
-}
+#: Table 4 cells of the ablation models (Set5 x3 PSNR; no SSIM printed: NaN), from
+#: :mod:`methods.drrn_paper`. Valid for their registered B3U4 defaults only, so ``drrn``
+#: (registered as B1U25) does not get its Table 4 cell.
+PUBLISHED_TABLE4 = {method: {PAPER_SET: (TABLE4[name], NAN)}
+                    for method, name in TABLE4_METHODS.items() if method != "drrn"}
 
 #: Training set-up of the official DRRN release (docs/methods.md, DRRN): 291 images x 8
 #: flips/rotations, scales 2/3/4 mixed into one model, 31x31 patches with stride 21, batch
@@ -270,6 +272,70 @@ class DRRN(nn.Module):
         return self.out_conv(self.out_act(h)) + (F.relu(x) if self.relu_residual else x)
 
 
+def ablation_class(config: Mapping[str, Any]) -> Ablation | None:
+    """The paper's ablation class of a full DRRN config: DRRN, DRRN_NS (no weight sharing),
+    DRRN_C (chain) or DRRN_NS_C, with its B, U and depth (None without a valid B and U)."""
+    try:
+        blocks, units = int(config["B"]), int(config["U"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    name = ("DRRN" + ("_NS" if config.get("share", True) is False else "")
+            + ("_C" if config.get("multipath", True) is False else ""))
+    return Ablation(name, blocks, units, (1 + 2 * units) * blocks + 1)
+
+
+def _plain_stack_class(config: Mapping[str, Any]) -> Ablation | None:
+    """``vdsr_bn`` is the paper's ablation "VDSR" at its depth."""
+    try:
+        return Ablation("VDSR", None, None, int(config["depth"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+#: MXNet argument names of the Super-Resolution-Zoo conversion -> our DRRN state-dict keys.
+_MXNET_DRRN = {"learned_0": "blocks.0.conv_in.weight", "learned_1": "blocks.0.conv1.0.weight",
+               "learned_2": "blocks.0.conv2.0.weight", "learned_3": "out_conv.weight"}
+
+
+def _plain_names(arrays: Mapping[str, Any]) -> dict[str, Any]:
+    # MXNet prefixes argument names with "arg:" (auxiliary states with "aux:").
+    return {k.split(":", 1)[-1]: v for k, v in arrays.items()}
+
+
+def _from_mxnet(path: Path, arrays: Mapping[str, np.ndarray], spec: MethodSpec) -> Converted:
+    """The Super-Resolution-Zoo conversion of jt827859032/DRRN-pytorch (B1, no BN, no bias).
+
+    That port pre-activates with in-place ReLUs: ``self.input(self.relu(x))`` rewrites the ILR
+    the global residual later adds, and the first unit's ``self.relu(out)`` rewrites H0, which
+    every unit adds (the converted MXNet graph shows both adds taking the ReLU outputs). Hence
+    ``input_act=True`` and ``relu_skip=True``; U is not stored in the file (the port runs 25).
+    """
+    if not (spec.config.get("share", False) and spec.config.get("multipath", False)):
+        raise WeightsError(f"{path}: shared multi-path DRRN weights cannot serve {spec.name!r}")
+    plain = _plain_names(arrays)
+    c = plain["learned_0"].shape[0]
+    want = {"learned_0": (c, 1, 3, 3), "learned_1": (c, c, 3, 3), "learned_2": (c, c, 3, 3),
+            "learned_3": (1, c, 3, 3)}
+    for k, shape in want.items():
+        if plain[k].shape != shape:
+            raise WeightsError(f"{path}: {k} has shape {plain[k].shape}, DRRN B1 needs {shape}")
+    state = {_MXNET_DRRN[k]: as_tensor(v) for k, v in plain.items()}
+    config = {"B": 1, "channels": c, "share": True, "multipath": True, "bn": False, "bias": False,
+              "input_act": True, "relu_skip": True}
+    notes = () if spec.config.get("U") == 25 else (
+        f"source model ran U=25 recursions; {spec.name} uses U={spec.config.get('U')}",)
+    return Converted(state, config, notes)
+
+
+#: The MXNet ``.params`` of jt827859032/DRRN-pytorch (``weights_manifest.json``:
+#: ``drrn_b1u25_jt827859032``), recognised by its four argument names.
+MXNET = Importer("mxnet", lambda arrays: set(_plain_names(arrays)) == set(_MXNET_DRRN),
+                 _from_mxnet)
+_IMPORTERS = {"mxnet-params": MXNET}
+#: Roles of a model of the paper's ablations only (Table 4, Figures 6 and 8).
+_ABLATION_ROLES = PaperRoles(ablation_only=True, ablation=ablation_class)
+
+
 _DRRN_CONFIG = {
     "B": 1,
     "U": 25,
@@ -291,6 +357,9 @@ _ABLATION = {**_DRRN_CONFIG, "B": 3, "U": 4}  # Table 4: B3U4, d = 28
     recipe=RECIPE,
     published=PUBLISHED_TABLE4["drrn_ns_c"],
     description="DRRN ablation: no weight sharing, chain (ResNet-like), B3U4 d=28",
+    label="DRRN_NS_C",
+    roles=_ABLATION_ROLES,
+    importers=_IMPORTERS,
 )
 @register_method(
     "drrn_c",
@@ -299,6 +368,9 @@ _ABLATION = {**_DRRN_CONFIG, "B": 3, "U": 4}  # Table 4: B3U4, d = 28
     recipe=RECIPE,
     published=PUBLISHED_TABLE4["drrn_c"],
     description="DRRN ablation: chained residual units (no multi-path), B3U4 d=28",
+    label="DRRN_C",
+    roles=_ABLATION_ROLES,
+    importers=_IMPORTERS,
 )
 @register_method(
     "drrn_ns",
@@ -307,6 +379,9 @@ _ABLATION = {**_DRRN_CONFIG, "B": 3, "U": 4}  # Table 4: B3U4, d = 28
     recipe=RECIPE,
     published=PUBLISHED_TABLE4["drrn_ns"],
     description="DRRN ablation: no weight sharing across units, B3U4 d=28",
+    label="DRRN_NS",
+    roles=_ABLATION_ROLES,
+    importers=_IMPORTERS,
 )
 @register_method(
     "drrn_b1u9",
@@ -315,6 +390,9 @@ _ABLATION = {**_DRRN_CONFIG, "B": 3, "U": 4}  # Table 4: B3U4, d = 28
     recipe={**RECIPE, "epochs": 71},
     published=PUBLISHED_B1U9,
     description="DRRN_B1U9 (d=20), 297K params; released at epoch 71",
+    label="DRRN_B1U9",
+    roles=PaperRoles(table2=4, figure9="DRRN_B1U9", ablation=ablation_class),
+    importers=_IMPORTERS,
 )
 @register_method(
     "drrn_b1u25",
@@ -323,6 +401,9 @@ _ABLATION = {**_DRRN_CONFIG, "B": 3, "U": 4}  # Table 4: B3U4, d = 28
     recipe={**RECIPE, "epochs": 101},
     published=PUBLISHED_B1U25,
     description="DRRN_B1U25 (d=52), 297K params; released at epoch 101",
+    label="DRRN_B1U25",
+    roles=PaperRoles(table2=5, figure9="DRRN_B1U25", ablation=ablation_class),
+    importers=_IMPORTERS,
 )
 @register_method(
     "drrn",
@@ -331,6 +412,9 @@ _ABLATION = {**_DRRN_CONFIG, "B": 3, "U": 4}  # Table 4: B3U4, d = 28
     recipe={**RECIPE, "epochs": 101},
     published=PUBLISHED_B1U25,
     description="DRRN (= drrn_b1u25): 1 recursive block x 25 shared residual units, d=52",
+    label="DRRN",
+    roles=PaperRoles(figure9="DRRN_B1U25", ablation=ablation_class),
+    importers=_IMPORTERS,
 )
 def drrn(**config) -> DRRN:
     """Build a :class:`DRRN` from the registered config (see the class for options)."""
@@ -344,6 +428,8 @@ def drrn(**config) -> DRRN:
     recipe=RECIPE,
     published={},
     description="Ablation 'VDSR': plain pre-activation BN stack, d=28 x 128 (DRRN with U=0)",
+    label="VDSR (BN)",
+    roles=PaperRoles(ablation_only=True, ablation=_plain_stack_class),
 )
 def vdsr_bn(depth: int = 28, channels: int = 128, bn: bool = True, bias: bool = True) -> DRRN:
     """Plain pre-activation stack of ``depth`` 3x3 convs with global residual.

@@ -9,11 +9,16 @@ The pre-activation batch-normalised VDSR used in DRRN's ablations is a different
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchmark.registry import register_method
+from benchmark.formats import Converted, Importer, WeightsError, as_tensor
+from benchmark.registry import MethodSpec, PaperRoles, register_method
 
 #: VDSR column of DRRN Table 2 (mean PSNR, SSIM), protocol drrn-matlab-v1.
 PUBLISHED = {
@@ -93,12 +98,47 @@ class VDSR(nn.Module):
         return self.convs[-1](h) + x
 
 
+def _is_matconvnet(mat: Mapping[str, Any]) -> bool:
+    model = mat.get("model")
+    names = getattr(getattr(model, "dtype", None), "names", None)
+    return bool(names) and {"weight", "bias"} <= set(names)
+
+
+def _from_matconvnet(path: Path, mat: Mapping[str, Any], spec: MethodSpec) -> Converted:
+    """VDSR MatConvNet model: struct ``model`` with cell arrays weight{1..L}, bias{1..L}.
+
+    MatConvNet stores filters H x W x Cin x Cout (trailing singleton dims dropped by MATLAB) and
+    ``vl_nnconv`` is a correlation like ``torch.conv2d``, so weight[k, c, h, w] = W[h, w, c, k]:
+    no flip and no spatial transpose. Checked under drrn-matlab-v1: Set5 37.53/33.66/31.34
+    (x2/x3/x4; paper 37.53/33.66/31.35); spatially transposed kernels give 37.54/33.64/31.30.
+    """
+    model = mat["model"]
+    weights = [np.asarray(w) for w in np.ravel(model["weight"][0, 0])]
+    biases = [np.asarray(b).reshape(-1) for b in np.ravel(model["bias"][0, 0])]
+    if len(weights) != len(biases) or len(weights) < 2:
+        raise WeightsError(f"{path}: MatConvNet model with {len(weights)} weights / {len(biases)} biases")
+    # MATLAB drops trailing singleton dims: restore H x W x Cin x Cout.
+    weights = [w.reshape(w.shape + (1,) * (4 - w.ndim)) for w in weights]
+    state = {}
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        state[f"convs.{i}.weight"] = as_tensor(w.transpose(3, 2, 0, 1))
+        state[f"convs.{i}.bias"] = as_tensor(b)
+    return Converted(state, {"depth": len(weights), "channels": int(weights[0].shape[3])})
+
+
+#: The VDSR release's MatConvNet ``.mat`` (``weights_manifest.json``: ``vdsr_official``).
+MATCONVNET = Importer("mat5", _is_matconvnet, _from_matconvnet)
+
+
 @register_method(
     "vdsr",
     family="vdsr",
     config={"depth": 20, "channels": 64},
     recipe=RECIPE,
     published=PUBLISHED,
+    label="VDSR",
+    roles=PaperRoles(table2=2, figure9="VDSR"),
+    importers={"matconvnet-mat": MATCONVNET},
     description="VDSR: 20 conv3x3 x 64, ReLU, global residual; 665,921 params",
 )
 def vdsr(**config) -> VDSR:

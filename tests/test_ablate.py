@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark import ablation, distributed, trainer
+from benchmark import ablation, distributed, results, trainer
 from benchmark.cli import main
 
 DATA = os.environ.get("SRBENCH_DATA", "")
@@ -87,8 +87,10 @@ def test_effect_statistics_on_synthetic_rows() -> None:
     for seed in range(3):
         for i in range(5):
             base = 30 + rng.normal()
-            for m, shift in (("drrn_c", 0.0), ("drrn", 0.5)):
-                rows.append({"method": m, "config": "B=1,U=2", "dataset": "set5", "scale": 3,
+            # drrn_c's config cell as rows had it before JSON: both forms read alike.
+            for m, shift, config in (("drrn_c", 0.0, "B=1,U=2"),
+                                     ("drrn", 0.5, results.config_text({"B": 1, "U": 2}))):
+                rows.append({"method": m, "config": config, "dataset": "set5", "scale": 3,
                              "image": f"im{i}", "psnr": base + shift + 0.01 * rng.normal(),
                              "status": "ok", "seed": seed})
     summary = ablation.summarize_effects(pd.DataFrame(rows), TINY_STUDY, [0, 1, 2],

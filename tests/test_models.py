@@ -80,7 +80,7 @@ def test_all_methods_registered_with_family():
 @pytest.mark.parametrize("name", sorted(NEW_METHODS))
 def test_spec_fields(name):
     spec = get_method(name)
-    assert spec.trainable and spec.input_mode == "ilr" and spec.description
+    assert spec.trainable and spec.description and spec.label
     for (dataset, scale), (psnr, ssim) in spec.published.items():
         assert dataset in DATASETS and scale in (2, 3, 4)
         assert 20 < psnr < 45 and (math.isnan(ssim) or 0.5 < ssim < 1)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from benchmark import cli, registry
+from benchmark.conformance import check
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "my_method.py"
 
@@ -142,3 +143,5 @@ def test_example_plugin() -> None:
     x = torch.rand(1, 1, 12, 10)
     with torch.no_grad():
         assert torch.equal(model(x), x)  # the residual branch starts at zero
+    assert spec.label == "Tiny Residual"  # registered without a label: the name title-cased
+    check("tiny_residual")  # what the README tells plugin authors to run

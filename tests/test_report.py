@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from benchmark import PROTOCOL, data, imaging
+from benchmark import PROTOCOL, data, imaging, registry
 from benchmark.cli import main
 from benchmark.registry import resolve_config
 from benchmark.report import build_report, refresh_report, slug
-from benchmark.results import format_summary, write_run
+from benchmark.results import config_text, format_summary, write_run
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_DATASET = "<img src=x onerror=alert(2)>"
@@ -121,6 +122,12 @@ def write_synthetic_run(results: Path, name: str, stamp: str, rows: list[dict[st
 
 
 def config_of(method: str, **overrides: Any) -> str:
+    """The ``config`` cell the harness writes for ``method`` with ``overrides``."""
+    return config_text(resolve_config(method, **overrides))
+
+
+def legacy_config_of(method: str, **overrides: Any) -> str:
+    """The ``k=v,k=v`` cell rows had before JSON (committed results still hold it)."""
     return ",".join(f"{k}={v}" for k, v in sorted(resolve_config(method, **overrides).items()))
 
 
@@ -150,9 +157,11 @@ def make_synthetic_results(results: Path, weights: Path) -> dict[str, Any]:
         folder.mkdir(parents=True)
         imaging.write_image(folder / f"{names[0]}.png", np.ascontiguousarray(gt[:, ::-1]))
     # Seeds: DRRN_NS B3U4 on Set5 x3, two seeds (per-seed means 33.5 and 34.0), one failure.
+    # Seed 0 has the config cell of rows written before JSON: still the same variant.
     ns = config_of("drrn_ns")
     rows = synthetic_rows("drrn_ns", "set5", 3, ["a", "b", "c"], [33.0, 34.0, math.nan],
-                          config=ns, recipe="paper", seed=0, status=["ok", "ok", "nonfinite"])
+                          config=legacy_config_of("drrn_ns"), recipe="paper", seed=0,
+                          status=["ok", "ok", "nonfinite"])
     rows += synthetic_rows("drrn_ns", "set5", 3, ["a", "b", "c"], [33.5, 34.5, 34.0],
                            config=ns, recipe="paper", seed=1)
     write_synthetic_run(results, "20990102T000000Z-run-seeds1", "2099-01-02T00:00:00+0000", rows)
@@ -430,3 +439,30 @@ def test_self_ensemble_costs_eight_times_and_stays_apart(ensemble_report: dict[s
     assert cell.loc["vdsr+", "psnr"] == pytest.approx(30.7)
     assert cell.loc["vdsr", "paper_psnr"] == 31.90 and math.isnan(cell.loc["vdsr+", "paper_psnr"])
     assert cell.loc["vdsr+", "label"] == "VDSR+"
+
+
+# ------------------------------------------------------------------------ plugin methods
+def test_plugin_method_appears_with_its_own_label(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A method registered by a user gets a Table 2 column under its label (its own, else its
+    name title-cased), like a built-in one."""
+    registry.load_plugins()
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    @registry.register_method("report_plugin_net", family="report_plugin", trainable=False,
+                              label="My Net 1x1")
+    @registry.register_method("report_plugin_plain", family="report_plugin", trainable=False)
+    def plugin() -> torch.nn.Module:
+        return torch.nn.Identity()
+
+    rows = synthetic_rows("report_plugin_net", "bsd100", 2, ["a", "b"], [30.0, 31.0],
+                          config=config_text({}))
+    rows += synthetic_rows("report_plugin_plain", "bsd100", 2, ["a", "b"], [29.0, 30.0])
+    write_synthetic_run(tmp_path / "results", "20990104T000000Z-run-plug01",
+                        "2099-01-04T00:00:00+0000", rows)
+    index = build_report(tmp_path / "results", tmp_path / "report", weights_dirs=[])
+    table2 = pd.read_csv(index.parent / "tables" / "table2.csv")
+    labels = dict(zip(table2["method"], table2["label"]))
+    assert labels["report_plugin_net"] == "My Net 1x1"
+    assert labels["report_plugin_plain"] == "Report Plugin Plain"
+    assert float(table2_cells(index, "My Net 1x1")[("BSD100", "2")]["data-psnr"]) == 30.5
