@@ -322,14 +322,44 @@ def run(
     done = {harness.row_key(r) for r in done_rows}
     for line in estimate_lines(runs, pairs, dev, done):
         say(line)
-    meta: dict[str, Any] = {
-        "run_id": run_id or "memory", "command": list(command or ["benchmark.run"]),
+    meta = _run_meta(run_id or "memory", command, root, request, models, dev, jobs)
+    rows = _evaluate(runs, pairs, run_dir, meta, done_rows, metric_names=metric_names,
+                     device=dev, jobs=jobs, times=times, progress=progress,
+                     save_images=save_images)
+    meta.update(state="complete", wall_seconds=time.perf_counter() - wall_start,
+                stage_seconds=dict(times.seconds), evaluations=len(rows) - len(done_rows),
+                resumed_rows=len(done_rows))
+    if run_dir is not None:
+        summary = results.write_run(run_dir, rows, meta)
+    else:
+        summary = results.summarize(results.per_image_frame(rows))
+    return Run(per_image=results.typed(results.per_image_frame(rows)), summary=summary,
+               dir=run_dir, models=models, warnings=alarms.run_warnings(summary), meta=meta)
+
+
+def _run_meta(run_id: str, command: Sequence[str] | None, root: Path, request: dict[str, Any],
+              models: list[str], device: Any, jobs: int) -> dict[str, Any]:
+    """What ``run.json`` holds while the run is running."""
+    from benchmark import results
+
+    return {
+        "run_id": run_id, "command": list(command or ["benchmark.run"]),
         "protocol": PROTOCOL, "version": results.code_version(), "data_root": str(root),
-        "request": request, "datasets": request["datasets"], "scales": scales,
-        "methods": request["methods"], "models": models, "device": str(dev), "jobs": jobs,
+        "request": request, "datasets": request["datasets"], "scales": request["scales"],
+        "methods": request["methods"], "models": models, "device": str(device), "jobs": jobs,
         "self_ensemble": request["self_ensemble"], "state": "running",
         "environment": results.environment(),
     }
+
+
+def _evaluate(runs: list[harness.MethodRun], pairs: list[harness.Pair], run_dir: Path | None,
+              meta: dict[str, Any], done_rows: list[dict[str, Any]], *,
+              metric_names: Sequence[str], device: Any, jobs: int, times: harness.StageTimes,
+              progress: bool, save_images: bool) -> list[dict[str, Any]]:
+    """Evaluate the rows that ``done_rows`` lacks; returns all rows. The run folder (when
+    there is one) is rewritten as rows come in, so that an interrupted run can resume."""
+    from benchmark import harness, results
+
     stamp = results.RunStamp(meta["run_id"], meta["version"])
     rows = list(done_rows)
 
@@ -341,19 +371,11 @@ def run(
     if run_dir is not None:
         results.write_run(run_dir, rows, meta)
     harness.evaluate(
-        runs, pairs, metric_names=metric_names, device=dev, jobs=jobs, times=times,
-        progress=progress, on_rows=checkpoint, done=done,
+        runs, pairs, metric_names=metric_names, device=device, jobs=jobs, times=times,
+        progress=progress, on_rows=checkpoint, done={harness.row_key(r) for r in done_rows},
         on_output=harness.image_saver(run_dir) if save_images and run_dir else None,
     )
-    meta.update(state="complete", wall_seconds=time.perf_counter() - wall_start,
-                stage_seconds=dict(times.seconds), evaluations=len(rows) - len(done_rows),
-                resumed_rows=len(done_rows))
-    if run_dir is not None:
-        summary = results.write_run(run_dir, rows, meta)
-    else:
-        summary = results.summarize(results.per_image_frame(rows))
-    return Run(per_image=results.typed(results.per_image_frame(rows)), summary=summary,
-               dir=run_dir, models=models, warnings=alarms.run_warnings(summary), meta=meta)
+    return rows
 
 
 def _weights_map(weights: str | Mapping[str, str] | None,

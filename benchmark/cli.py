@@ -459,63 +459,86 @@ def cmd_compare(args: argparse.Namespace) -> int:
 DOCS_EPILOG = ("Documentation (in the srbench source tree): docs/protocol.md, how every number "
                "is measured; docs/methods.md, the methods, their published numbers and weights; "
                "README.md, every command.")
+#: The training recipes (benchmark.trainer.RECIPES, not imported: it would import torch) and
+#: ``auto``: fast on a CUDA device, quick on a CPU.
+RECIPE_CHOICES = ["auto", "quick", "fast", "paper"]
+#: The options that several commands take, each spelled once: flag -> ``add_argument``
+#: keywords. A command states only what it changes (its own help or default); options that
+#: share no more than a name (``--out``, ``--resume``) are their command's own.
+SHARED_OPTIONS: dict[str, dict[str, Any]] = {
+    "--quiet": {"action": "store_true", "help": QUIET_HELP},
+    "--plugin": {"action": "append", "default": None, "metavar": "FILE",
+                 "help": "Python file that registers methods with benchmark.register_method "
+                 "(repeatable)"},
+    "--methods": {},
+    "--datasets": {},
+    "--scales": {},
+    "--metrics": {"default": "psnr,ssim,ifc",
+                  "help": "subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc"},
+    "--data-root": {"help": "dataset folder (default $SRBENCH_DATA, else ./datasets)"},
+    "--offline": {"action": "store_true", "help": "never download missing data"},
+    "--device": {"default": "auto", "help": "auto, cpu or cuda[:N]"},
+    "--jobs": {"type": int, "default": 0, "help": "parallel workers (default: all cores)"},
+    "--results-dir": {"default": "results", "help": "where run folders go"},
+    "--no-report": {"action": "store_true", "help": "do not refresh the HTML report"},
+    "--recipe": {"default": "auto", "choices": RECIPE_CHOICES,
+                 "help": "default auto: fast on a CUDA device, quick on a CPU"},
+    "--set": {"action": "append", "metavar": "KEY=VALUE",
+              "help": "recipe override (JSON value), e.g. --set train_set=set5; repeatable"},
+    "--iterations": {"type": int},
+    "--width": {"type": int, "help": "channels (budget runs)"},
+    "--train-threads": {"type": int, "default": None, "metavar": "N",
+                        "help": "torch threads for CPU training (default: the cores the load "
+                        "average leaves idle; measured in trainer.cpu_threads)"},
+    "--weights-dir": {"help": f"checkpoint folder ({WEIGHTS_DIR_HELP})"},
+    "--weights-search": {"action": "append", "metavar": "DIR",
+                         "help": "folder searched recursively for zoo files, matched by sha256 "
+                         "(repeatable; $SRBENCH_WEIGHTS too)"},
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmark",
-        description="srbench: single-image super-resolution benchmark under the exact "
-        f"MATLAB protocol ({PROTOCOL}).",
-        epilog=DOCS_EPILOG,
-    )
-    parser.add_argument("--version", action="version", version=f"srbench {__version__}")
-    parser.add_argument("--plugin", action="append", dest="plugins", default=None, metavar="FILE",
-                        help="Python file that registers methods with "
-                        "benchmark.register_method (repeatable)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _add_option(parser: argparse.ArgumentParser, flag: str, **changes: Any) -> None:
+    """Add the shared option ``flag`` (:data:`SHARED_OPTIONS`) with this command's changes."""
+    parser.add_argument(flag, **{**SHARED_OPTIONS[flag], **changes})
 
+
+def _add_run_parser(sub: Any) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="evaluate methods on test sets (trains missing weights)",
                          description="Evaluate methods under the protocol and write tidy tables.",
                          epilog=DOCS_EPILOG)
-    run.add_argument("--methods", default="bicubic",
-                     help="comma-separated registered methods (see `methods`); default: bicubic")
-    run.add_argument("--scales", default="2,3,4", help="comma-separated scales; default 2,3,4")
-    run.add_argument("--datasets",
-                     help="comma-separated datasets (see `datasets list`); default: "
-                     "set5,set14,bsd100,urban100, or the embedded 'sample' set when those are "
-                     "absent and cannot be downloaded")
-    run.add_argument("--metrics", default="psnr,ssim,ifc",
-                     help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc (not part "
-                     "of the MATLAB protocol)")
-    run.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
-    run.add_argument("--results-dir", default="results", help="where run folders go")
-    run.add_argument("--cache-dir", help="GT/ILR cache (default $SRBENCH_CACHE or ~/.cache/srbench)")
-    run.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
-    run.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    run.add_argument("--offline", action="store_true", help="never download missing data")
-    run.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_option(run, "--methods", default="bicubic",
+                help="comma-separated registered methods (see `methods`); default: bicubic")
+    _add_option(run, "--scales", default="2,3,4", help="comma-separated scales; default 2,3,4")
+    _add_option(run, "--datasets",
+                help="comma-separated datasets (see `datasets list`); default: "
+                "set5,set14,bsd100,urban100, or the embedded 'sample' set when those are "
+                "absent and cannot be downloaded")
+    _add_option(run, "--metrics", help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc "
+                "(not part of the MATLAB protocol)")
+    _add_option(run, "--data-root")
+    _add_option(run, "--results-dir")
+    run.add_argument("--cache-dir",
+                     help="GT/ILR cache (default $SRBENCH_CACHE or ~/.cache/srbench)")
+    _add_option(run, "--jobs")
+    _add_option(run, "--device")
+    _add_option(run, "--offline")
     run.add_argument("--weights", metavar="published | FILE | METHOD=FILE|published,...",
                      help="weights for learned methods: 'published' (the zoo, see `weights "
                      "list`), srbench checkpoints or published files (VDSR/SRCNN .mat, MXNet "
                      "DRRN .params). Default: a method the zoo has uses its published model; "
                      "any other is trained with --recipe (or a finished training is reused)")
-    run.add_argument("--weights-search", action="append", metavar="DIR",
-                     help="folder searched recursively for zoo files, matched by sha256 "
-                     "(repeatable; $SRBENCH_WEIGHTS too)")
-    run.add_argument("--recipe", default=None, choices=["auto", "quick", "fast", "paper"],
-                     help="train learned methods without --weights with this recipe, even "
-                     "those the zoo has (auto: fast on a CUDA device, quick on a CPU; default: "
-                     "zoo first, else auto)")
+    _add_option(run, "--weights-search")
+    _add_option(run, "--recipe", default=None,
+                help="train learned methods without --weights with this recipe, even those the "
+                "zoo has (auto: fast on a CUDA device, quick on a CPU; default: zoo first, else "
+                "auto)")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="write into RUN_DIR, evaluating only the (method, dataset, scale, "
                      "image) rows it lacks; a missing RUN_DIR starts a run there")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="training recipe override (JSON value) for methods trained by this "
-                     "run, e.g. --set iterations=6000; repeatable")
-    run.add_argument("--train-threads", type=int, default=None, metavar="N",
-                     help="torch threads for CPU training (default: the cores the load "
-                     "average leaves idle; measured in trainer.cpu_threads)")
-    run.add_argument("--weights-dir", help=f"trained checkpoints ({WEIGHTS_DIR_HELP})")
+    _add_option(run, "--set", help="training recipe override (JSON value) for methods trained "
+                "by this run, e.g. --set iterations=6000; repeatable")
+    _add_option(run, "--train-threads")
+    _add_option(run, "--weights-dir", help=f"trained checkpoints ({WEIGHTS_DIR_HELP})")
     run.add_argument("--tile", type=int, default=None, metavar="N",
                      help="memory-bounded tiled inference with N x N tiles (same output)")
     run.add_argument("--self-ensemble", action="store_true",
@@ -523,27 +546,31 @@ def build_parser() -> argparse.ArgumentParser:
                      "flips/rotations, averaged before quantisation); rows say ensemble=x8")
     run.add_argument("--save-images", action="store_true",
                      help="write colour SR images (SR Y + bicubic CbCr) under <run>/images/")
-    run.add_argument("--no-report", action="store_true",
-                     help="do not refresh the HTML report (reports/ beside --results-dir)")
-    run.add_argument("--plugin", action="append", dest="run_plugins", default=None, metavar="FILE",
-                     help="Python file that registers methods (repeatable; same as the global "
-                     "--plugin)")
+    _add_option(run, "--no-report",
+                help="do not refresh the HTML report (reports/ beside --results-dir)")
+    _add_option(run, "--plugin", dest="run_plugins", help="Python file that registers methods "
+                "(repeatable; same as the global --plugin)")
     run.set_defaults(func=cmd_run)
+    return run
 
+
+def _add_datasets_parser(sub: Any) -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list, verify or download datasets",
                         description="List, verify (sha256) or download the registered datasets.")
     ds.add_argument("action", choices=["list", "verify", "download"])
     ds.add_argument("names", nargs="?", help="comma-separated datasets (default: all)")
-    ds.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
+    _add_option(ds, "--data-root")
     ds.add_argument("--fingerprint", nargs="?", const="", default=None, metavar="NAMES",
                     help="verify: the bicubic PSNR at x2/x3/x4 must reproduce the published "
                     "bicubic row within 0.01 dB (default NAMES: set5,set14,bsd100,urban100)")
     ds.add_argument("--like", metavar="SET",
                     help="with --fingerprint and dir:PATH names: the standard set the folder "
                     "claims to be, e.g. set14")
-    ds.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ds.set_defaults(func=cmd_datasets)
+    return ds
 
+
+def _add_score_parser(sub: Any) -> argparse.ArgumentParser:
     sc = sub.add_parser(
         "score", help="score SR images made elsewhere against a test set",
         description="Pair the SR images of a folder with a test set's GT images by name, "
@@ -564,35 +591,39 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"{PROTOCOL} (default: uint8 Y, as the DRRN code), matlab-float-y-v1 "
                     "(EDSR/RCAN Evaluate_PSNR_SSIM.m: float Y) or one of the variants that "
                     "--explain lists (docs/protocol.md)")
-    sc.add_argument("--metrics", default="psnr,ssim,ifc",
-                    help="subset of psnr,ssim,ifc, plus sewar's msssim,vifp,scc")
-    sc.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
-    sc.add_argument("--results-dir", default="results", help="where run folders go")
-    sc.add_argument("--jobs", type=int, default=0, help="parallel workers (default: all cores)")
-    sc.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
-    sc.add_argument("--offline", action="store_true", help="never download missing data")
-    sc.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_option(sc, "--metrics")
+    _add_option(sc, "--data-root")
+    _add_option(sc, "--results-dir")
+    _add_option(sc, "--jobs")
+    _add_option(sc, "--no-report")
+    _add_option(sc, "--offline")
     sc.set_defaults(func=cmd_score)
+    return sc
 
+
+def _add_report_parser(sub: Any) -> argparse.ArgumentParser:
     rp = sub.add_parser(
         "report", help="build the HTML report (tables, figures, image browser) from results",
         description="Build a self-contained HTML report (works from file://, no network) of "
         "every run under --results-dir: Tables 2-4 with the paper's values, Figures 1/6/8/9, "
         "an image browser, training curves and run metadata; tables also as CSV and LaTeX.")
-    rp.add_argument("--results-dir", default="results", help="folder of run folders")
+    _add_option(rp, "--results-dir", help="folder of run folders")
     rp.add_argument("--out", metavar="DIR",
                     help="report folder (default: reports/ next to --results-dir); replaced "
                     "only if it is an earlier report or empty")
-    rp.add_argument("--data-root", help="datasets folder for the image browser's ground truth "
-                    "(default: each run's data root, then $SRBENCH_DATA, else ./datasets)")
+    _add_option(rp, "--data-root", help="datasets folder for the image browser's ground truth "
+                "(default: each run's data root, then $SRBENCH_DATA, else ./datasets)")
     rp.add_argument("--browse-limit", type=int, default=40, metavar="N",
                     help="most images in the image browser (default 40)")
     rp.add_argument("--open", action="store_true", help="open index.html in a web browser")
     rp.add_argument("--serve", action="store_true",
                     help="serve the report on http://127.0.0.1:PORT/ until Ctrl-C")
     rp.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
-    rp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     rp.set_defaults(func=cmd_report)
+    return rp
+
+
+def _add_methods_parser(sub: Any) -> argparse.ArgumentParser:
     me = sub.add_parser("methods", help="table of registered methods",
                         description="Every registered method with depth, parameters, "
                         "multiply-adds per output pixel and its published Set5 x3 PSNR.",
@@ -602,10 +633,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also measure the peak memory of one forward pass on --device")
     me.add_argument("--memory-size", type=int, default=288, metavar="N",
                     help="input side for --memory (default 288, the paper's size)")
-    me.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (for --memory)")
-    me.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_option(me, "--device", help="auto, cpu or cuda[:N] (for --memory)")
     me.set_defaults(func=cmd_methods)
+    return me
 
+
+def _add_weights_parser(sub: Any) -> argparse.ArgumentParser:
     we = sub.add_parser("weights", help="list, download or import published weights",
                         description="Published weights: list the manifest, download one "
                         "(sha256-verified), or import a published file (VDSR/SRCNN .mat, "
@@ -617,59 +650,60 @@ def build_parser() -> argparse.ArgumentParser:
     we.add_argument("file", nargs="?", help="import: the published file")
     we.add_argument("--out", help="output file or folder (download default: the cache, "
                     "$SRBENCH_CACHE/weights; import default: ./weights/)")
-    we.add_argument("--weights-search", action="append", metavar="DIR",
-                    help="folder searched recursively for zoo files by sha256 (repeatable; "
-                    "$SRBENCH_WEIGHTS too)")
-    we.add_argument("--data-root", help="dataset folder; reference weights sit in ../reference")
-    we.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_option(we, "--weights-search", help="folder searched recursively for zoo files by "
+                "sha256 (repeatable; $SRBENCH_WEIGHTS too)")
+    _add_option(we, "--data-root", help="dataset folder; reference weights sit in ../reference")
     we.set_defaults(func=cmd_weights)
+    return we
 
+
+def _add_train_parser(sub: Any) -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="train one method with a named recipe",
                         description="Train METHOD with the shared training backbone; resumable.")
     tr.add_argument("method")
-    tr.add_argument("--recipe", default="auto", choices=["auto", "quick", "fast", "paper"],
-                    help="default auto: fast on a CUDA device, quick on a CPU")
-    tr.add_argument("--scales", default=None, metavar="S,...",
-                    help="scales to train on (default: the recipe's); a method with one model "
-                    "per scale (srcnn) trains one checkpoint per scale")
-    tr.add_argument("--iterations", type=int)
+    _add_option(tr, "--recipe")
+    _add_option(tr, "--scales", default=None, metavar="S,...",
+                help="scales to train on (default: the recipe's); a method with one model per "
+                "scale (srcnn) trains one checkpoint per scale")
+    _add_option(tr, "--iterations")
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--lr", type=float)
-    tr.add_argument("--width", type=int, help="channels (budget runs)")
+    _add_option(tr, "--width")
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="recipe override (JSON value), e.g. --set train_set=set5; repeatable")
-    tr.add_argument("--device", default="auto")
+    _add_option(tr, "--set")
+    _add_option(tr, "--device", help=None)
     tr.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None)
     tr.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     tr.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     tr.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                     help="continue a partial run of the same plan (default)")
-    tr.add_argument("--data-root")
-    tr.add_argument("--train-threads", type=int, default=None, metavar="N",
-                     help="torch threads for CPU training (default: the cores the load "
-                     "average leaves idle; measured in trainer.cpu_threads)")
-    tr.add_argument("--weights-dir", help=f"checkpoint folder ({WEIGHTS_DIR_HELP})")
-    tr.add_argument("--offline", action="store_true", help="never download missing data")
-    tr.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_option(tr, "--data-root", help=None)
+    _add_option(tr, "--train-threads")
+    _add_option(tr, "--weights-dir")
+    _add_option(tr, "--offline")
     tr.set_defaults(func=cmd_train)
+    return tr
 
+
+def _add_speed_parser(sub: Any) -> argparse.ArgumentParser:
     sp = sub.add_parser("speed", help="training and inference speed, optimised vs eager",
                         description="Per method on the current device: training patches/s "
                         "and inference ms/image for the optimised path and a plain eager fp32 "
                         "loop, with their ratio.")
-    sp.add_argument("--methods", default="srcnn,vdsr,drcn,drrn_b1u9,drrn_b1u25")
-    sp.add_argument("--device", default="auto")
-    sp.add_argument("--recipe", default="fast", choices=["auto", "quick", "fast", "paper"],
-                    help="recipe whose width, batch, patch and execution options are timed "
-                    "(default fast; auto: fast on CUDA, quick on a CPU)")
-    sp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="recipe override (JSON value), e.g. --set batch_size=64; repeatable")
-    sp.add_argument("--train-threads", type=int, default=None, metavar="N",
-                    help="torch threads on a CPU (default: the idle cores, as `train`)")
-    sp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    _add_option(sp, "--methods", default="srcnn,vdsr,drcn,drrn_b1u9,drrn_b1u25")
+    _add_option(sp, "--device", help=None)
+    _add_option(sp, "--recipe", default="fast",
+                help="recipe whose width, batch, patch and execution options are timed "
+                "(default fast; auto: fast on CUDA, quick on a CPU)")
+    _add_option(sp, "--set", help="recipe override (JSON value), e.g. --set batch_size=64; "
+                "repeatable")
+    _add_option(sp, "--train-threads",
+                help="torch threads on a CPU (default: the idle cores, as `train`)")
     sp.set_defaults(func=cmd_speed)
+    return sp
 
+
+def _add_compare_parser(sub: Any) -> argparse.ArgumentParser:
     co = sub.add_parser(
         "compare", help="paired significance of each method against a baseline",
         description="Per dataset, scale and metric: the paired per-image difference of every "
@@ -679,42 +713,64 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--baseline", required=True, metavar="METHOD",
                     help="baseline method label, e.g. bicubic (a method present in several "
                     "runs is METHOD@RUN_ID after its first run)")
-    co.add_argument("--metrics", default="psnr,ssim", help="per-image columns (default psnr,ssim)")
+    _add_option(co, "--metrics", default="psnr,ssim",
+                help="per-image columns (default psnr,ssim)")
     co.add_argument("--resamples", type=int, default=10000, help="bootstrap resamples")
     co.add_argument("--out", default="comparison.csv", help="CSV file (default ./comparison.csv)")
-    co.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     co.set_defaults(func=cmd_compare)
+    return co
 
+
+def _add_ablate_parser(sub: Any) -> argparse.ArgumentParser:
     ab = sub.add_parser("ablate", help="ablation studies (Table 4, Figures 6/8) with seeds and CIs",
                         description="Train and evaluate the variants of the named studies "
                         "(lrl, recursion, multipath, table4, grid; or all) once per seed, "
                         "reusing finished checkpoints and evaluations, and state each effect "
                         "with a 95%% CI over seeds and a paired test over seeds x images.")
-    ab.add_argument("studies", help="comma-separated studies: lrl,recursion,multipath,table4,grid,all")
-    ab.add_argument("--recipe", default="auto", choices=["auto", "quick", "fast", "paper"],
-                    help="default auto: fast on a CUDA device, quick on a CPU")
+    ab.add_argument("studies",
+                    help="comma-separated studies: lrl,recursion,multipath,table4,grid,all")
+    _add_option(ab, "--recipe")
     ab.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
-    ab.add_argument("--width", type=int, help="channels (default: 128, capped by the recipe)")
+    _add_option(ab, "--width", help="channels (default: 128, capped by the recipe)")
     ab.add_argument("--shapes", help="replace every study's B/U shapes, e.g. B1U1,B1U2")
-    ab.add_argument("--iterations", type=int,
-                    help="training iterations per job (default: the recipe's; 1,500 for quick)")
-    ab.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="recipe override (JSON value), e.g. --set train_set=set5; repeatable")
-    ab.add_argument("--datasets", default="set5", help="evaluation sets (default set5)")
-    ab.add_argument("--scales", default="3", help="evaluation scales (default 3)")
-    ab.add_argument("--metrics", default="psnr,ssim", help="subset of psnr,ssim,ifc")
-    ab.add_argument("--jobs", type=int,
-                    help="local worker processes (default: one per core on a CPU, each on one "
-                    "thread; one on a GPU)")
+    _add_option(ab, "--iterations",
+                help="training iterations per job (default: the recipe's; 1,500 for quick)")
+    _add_option(ab, "--set")
+    _add_option(ab, "--datasets", default="set5", help="evaluation sets (default set5)")
+    _add_option(ab, "--scales", default="3", help="evaluation scales (default 3)")
+    _add_option(ab, "--metrics", default="psnr,ssim", help="subset of psnr,ssim,ifc")
+    _add_option(ab, "--jobs", default=None,
+                help="local worker processes (default: one per core on a CPU, each on one "
+                "thread; one on a GPU)")
     ab.add_argument("--cluster", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
-    ab.add_argument("--data-root", help="dataset folder (default $SRBENCH_DATA, else ./datasets)")
-    ab.add_argument("--results-dir", default="results", help="where run folders go")
-    ab.add_argument("--weights-dir", help=f"checkpoint folder ({WEIGHTS_DIR_HELP})")
-    ab.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    ab.add_argument("--offline", action="store_true", help="never download missing data")
-    ab.add_argument("--quiet", action="store_true", help=QUIET_HELP)
-    ab.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
+    _add_option(ab, "--data-root")
+    _add_option(ab, "--results-dir")
+    _add_option(ab, "--weights-dir")
+    _add_option(ab, "--device")
+    _add_option(ab, "--offline")
+    _add_option(ab, "--no-report")
     ab.set_defaults(func=cmd_ablate)
+    return ab
+
+
+#: The commands in the order ``--help`` lists them.
+COMMAND_PARSERS = (_add_run_parser, _add_datasets_parser, _add_score_parser, _add_report_parser,
+                   _add_methods_parser, _add_weights_parser, _add_train_parser,
+                   _add_speed_parser, _add_compare_parser, _add_ablate_parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark",
+        description="srbench: single-image super-resolution benchmark under the exact "
+        f"MATLAB protocol ({PROTOCOL}).",
+        epilog=DOCS_EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"srbench {__version__}")
+    _add_option(parser, "--plugin", dest="plugins")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in COMMAND_PARSERS:
+        _add_option(add_command(sub), "--quiet")  # every command takes it, listed last
     return parser
 
 
