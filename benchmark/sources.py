@@ -198,7 +198,7 @@ def _trained_runs(spec: registry.MethodSpec, plan: SourcePlan) -> list[harness.M
     from benchmark import trainer
 
     recipe = resolve_recipe(plan.recipe or "auto", plan.device)
-    params = trainer.recipe_params(recipe)
+    params = trainer.plan_training(spec.name, recipe).params  # the method's own recipe part
     if (spec.name, recipe) not in plan.fallbacks:
         plan.fallbacks[spec.name, recipe] = training_data_fallback(
             recipe, plan.data_root, plan.offline, spec.name)

@@ -237,7 +237,7 @@ def test_speed_reports_both_paths_on_cpu() -> None:
     from benchmark.speed import speed
 
     rows = speed(["srcnn_915"], "cpu", recipe="quick",
-                 overrides={"batch_size": 2, "patch_size": 9}, image_size=16, steps=1, reps=1,
+                 overrides={"batch_size": 2, "patch_size": 15}, image_size=16, steps=1, reps=1,
                  warmup=1)
     (row,) = rows
     assert row["method"] == "srcnn_915" and row["device"] == "cpu"
