@@ -14,11 +14,7 @@ its resolved config, a built model and a label for its weights).
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 import time
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,13 +25,14 @@ import torch
 import torch.nn as nn
 from joblib import Parallel, delayed
 
-from benchmark import PROTOCOL, ensemble, extmetrics, imaging, metrics
+from benchmark import PROTOCOL, ensemble, imaging
 from benchmark.data import ImageRef
+from benchmark.work import (METRICS, _pair_paths, _path_component, extended_names, pool_jobs,
+                            prepare_one, score)
 from benchmark.progress import progress_bar
 from benchmark.registry import MethodSpec
 from benchmark.results import config_text
 
-METRICS = ("psnr", "ssim", "ifc")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 T = TypeVar("T")
 
@@ -92,54 +89,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _pair_paths(ref: ImageRef, scale: int, cache_dir: Path) -> tuple[Path, Path]:
-    # The key names the image content, not its path, so moved or renamed data reuses the cache.
-    key = ref.sha256 or hashlib.sha256(str(ref.path).encode()).hexdigest()
-    folder = cache_dir / "pairs" / PROTOCOL / _path_component(ref.dataset) / f"x{scale}"
-    stem = f"{ref.name}-{key[:16]}"
-    return folder / f"{stem}-gt.npy", folder / f"{stem}-ilr.npy"
-
-
-def _path_component(name: str) -> str:
-    """``name`` as one safe folder name (``dir:PATH`` sets hold slashes and may hold ``..``)."""
-    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", name).lstrip(".")
-    return safe if safe == name else f"{safe[:60]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:  # Ctrl-C or a full disk: leave no stray temporary file behind
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _prepare_one(ref: ImageRef, scales: list[int], cache_dir: Path) -> tuple[dict[int, str | None], float]:
-    """Worker: compute and cache GT/ILR of one image at every scale. Returns errors and seconds."""
-    start = time.perf_counter()
-    errors: dict[int, str | None] = {}
-    todo = [s for s in scales if not all(p.exists() for p in _pair_paths(ref, s, cache_dir))]
-    if todo:
-        try:
-            image = ref.load()
-        except (ValueError, OSError) as exc:
-            return {s: f"unreadable: {exc}" for s in scales}, time.perf_counter() - start
-        for scale in todo:
-            try:
-                gt, ilr = imaging.prepare_pair(image, scale)
-            except ValueError as exc:
-                errors[scale] = str(exc)
-                continue
-            gt_path, ilr_path = _pair_paths(ref, scale, cache_dir)
-            _atomic_save(ilr_path, ilr)
-            _atomic_save(gt_path, imaging.quantize_unit(gt))
-    return errors, time.perf_counter() - start
-
-
 def prepare_pairs(
     images: dict[str, list[ImageRef]],
     scales: list[int],
@@ -151,8 +100,8 @@ def prepare_pairs(
 ) -> list[Pair]:
     """GT/ILR for every dataset image and scale (docs/protocol.md steps 1-3), cached on disk."""
     refs = [ref for refs in images.values() for ref in refs]
-    results = Parallel(n_jobs=jobs, return_as="generator")(
-        delayed(_prepare_one)(ref, scales, cache_dir) for ref in refs
+    results = Parallel(n_jobs=pool_jobs(jobs, len(refs)), return_as="generator")(
+        delayed(prepare_one)(ref, scales, cache_dir) for ref in refs
     )
     pairs: list[Pair] = []
     for ref, (errors, seconds) in progress_bar(
@@ -199,32 +148,6 @@ def _model_call(run: MethodRun) -> Callable[[torch.Tensor], torch.Tensor]:
     from benchmark.tiling import forward_tiled
 
     return lambda x: forward_tiled(run.model, x, run.tile)
-
-
-def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) -> dict[str, float]:
-    """docs/protocol.md steps 6-7 on uint8 images: shave ``scale`` pixels, then each metric.
-
-    Returns the metric values and ``<metric>_seconds`` for the stage split.
-    """
-    ref, out = imaging.shave(gt, scale), imaging.shave(sr, scale)
-    values: dict[str, float] = {}
-    for name in METRICS:
-        if name not in names:
-            values[name] = np.nan
-            continue
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the harness reports missing IFC itself
-            values[name] = float(getattr(metrics, name)(ref, out))
-        values[f"{name}_seconds"] = time.perf_counter() - start
-    for name in extended_names(names):
-        values[name] = extmetrics.compute(name, ref, out)
-    return values
-
-
-def extended_names(names: tuple[str, ...]) -> list[str]:
-    """The sewar metrics among ``names`` (:mod:`benchmark.extmetrics`), in order."""
-    return [name for name in names if name in extmetrics.EXTENDED]
 
 
 def _forward_all(
@@ -313,7 +236,7 @@ def _evaluate_group(
     threads = torch.get_num_threads()
     outputs = list(_forward_all(run, pairs, device, times, progress))
     scorable = [(p, sr) for p, sr, _, status in outputs if status == "ok"]
-    scored = Parallel(n_jobs=min(jobs, max(1, len(scorable))), return_as="generator")(
+    scored = Parallel(n_jobs=pool_jobs(jobs, len(scorable)), return_as="generator")(
         delayed(score)(np.load(p.gt_path), sr, p.scale, metric_names) for p, sr in scorable
     )
     scores: dict[int, dict[str, float]] = {}
