@@ -454,6 +454,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- bench
+def add_bench_command(sub: Any) -> None:
+    """``bench``: its options and implementation live in :mod:`benchmark.bench` (light to
+    import: its modes import torch when they run)."""
+    from benchmark import bench
+
+    bench.add_parser(sub)
+
+
 # ----------------------------------------------------------------------------------- parser
 #: Where the documentation is: files of the source tree (not installed with the wheel).
 DOCS_EPILOG = ("Documentation (in the srbench source tree): docs/protocol.md, how every number "
@@ -715,6 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ab.add_argument("--no-report", action="store_true", help="do not refresh the HTML report")
     ab.set_defaults(func=cmd_ablate)
+    add_bench_command(sub)
     return parser
 
 
