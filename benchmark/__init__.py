@@ -10,6 +10,7 @@ __all__ = [
     "Run",
     "ablate",
     "compare",
+    "inference_model",
     "load_results",
     "run",
     "score",
@@ -26,7 +27,7 @@ __all__ = [
 #: The public API, imported on first use (so ``import benchmark`` stays light):
 #: name -> module that defines it.
 _LAZY = {"run": "api", "score": "api", "train": "api", "ablate": "api", "Run": "api",
-         "load_results": "api", "compare": "comparison"}
+         "load_results": "api", "compare": "comparison", "inference_model": "inference"}
 
 
 def __getattr__(name: str):

@@ -454,6 +454,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- bench
+def add_bench_command(sub: Any) -> None:
+    """``bench``: its options and implementation live in :mod:`benchmark.bench` (light to
+    import: its modes import torch when they run)."""
+    from benchmark import bench
+
+    bench.add_parser(sub)
+
+
 # ----------------------------------------------------------------------------------- parser
 #: Where the documentation is: files of the source tree (not installed with the wheel).
 DOCS_EPILOG = ("Documentation (in the srbench source tree): docs/protocol.md, how every number "
@@ -771,6 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in COMMAND_PARSERS:
         _add_option(add_command(sub), "--quiet")  # every command takes it, listed last
+    add_bench_command(sub)
     return parser
 
 

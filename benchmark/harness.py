@@ -136,18 +136,25 @@ def forward(
     """The method's output for one ILR (float64 (H, W)) and the seconds of its forward pass."""
     dtype = _DTYPES[run.spec.dtype]
     x = torch.from_numpy(ilr).to(device=device, dtype=dtype)[None, None]
+    call = _model_call(run, device)
     with torch.inference_mode():
-        y, seconds = timed(lambda: ensemble.apply(run.ensemble, _model_call(run), x), device)
+        y, seconds = timed(lambda: ensemble.apply(run.ensemble, call, x), device)
     return y[0, 0].to(device="cpu", dtype=torch.float64).numpy(), seconds
 
 
-def _model_call(run: MethodRun) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model, or its memory-bounded tiled call with ``run.tile``."""
-    if not run.tile:
-        return run.model
-    from benchmark.tiling import forward_tiled
+def _model_call(run: MethodRun, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's inference module (:func:`benchmark.inference.inference_model`), or its
+    memory-bounded tiled call with ``run.tile``."""
+    from benchmark.inference import inference_model
 
-    return lambda x: forward_tiled(run.model, x, run.tile)
+    module = inference_model(run.model, device)
+    if not run.tile:
+        return module
+    from benchmark.tiling import forward_tiled, receptive_radius
+
+    # The prepared module keeps no receptive_radius attribute: the model says it.
+    overlap = receptive_radius(run.model)
+    return lambda x: forward_tiled(module, x, run.tile, overlap)
 
 
 def _forward_all(

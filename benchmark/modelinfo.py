@@ -120,8 +120,10 @@ def _profiled_peak(model: nn.Module, x: torch.Tensor) -> int:
     return int(max(accumulate(v for _, v in timeline), default=0))
 
 
-def peak_forward_bytes(name: str, size: tuple[int, int], device: torch.device) -> int:
-    """Measured peak memory of one forward pass of ``name`` on a ``size`` (H, W) zero input.
+def peak_forward_bytes(name: str, size: tuple[int, int], device: torch.device,
+                       inference: bool = False) -> int:
+    """Measured peak memory of one forward pass of ``name`` on a ``size`` (H, W) zero input;
+    with ``inference``, of the module :func:`benchmark.inference.inference_model` makes.
 
     The model weights and the input are not counted. On CUDA: the rise of
     ``torch.cuda.max_memory_allocated`` across the pass. On the CPU: the peak of the bytes
@@ -130,6 +132,10 @@ def peak_forward_bytes(name: str, size: tuple[int, int], device: torch.device) -
     """
     h, w = size
     model = create_model(name).to(device).eval()
+    if inference:
+        from benchmark.inference import inference_model
+
+        model = inference_model(model, device)
     x = torch.zeros(1, 1, h, w, device=device)
     if device.type != "cuda":
         return _profiled_peak(model, x)

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from benchmark import harness
+from benchmark.inference import inference_model
 from benchmark.registry import create_model
 from benchmark.trainer import alpha_at, forward_loss, make_optimizer, plan_training, resolve_execution
 
@@ -111,11 +112,15 @@ def inference_fn(
     model: nn.Module, device: torch.device, *, bf16: bool, channels_last: bool, compile: bool,
     example: torch.Tensor,
 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
-    """The inference that :func:`inference_ms` times: ``model`` in eval mode on ``device``
-    (channels_last, bf16 autocast, ``torch.compile`` as asked; compilation is tried on
-    ``example``), as ``x -> output``; and whether it is compiled."""
+    """The inference that :func:`inference_ms` times, as ``x -> output``, and whether it is
+    compiled: with every option off, ``model`` itself in eval mode on ``device`` (the plain
+    eager loop); with any on, the one inference path
+    (:func:`benchmark.inference.inference_model`) with channels_last, bf16 autocast and
+    ``torch.compile`` as asked (compilation is tried on ``example``)."""
     model = model.to(device).eval()
-    if channels_last:
+    if bf16 or channels_last or compile:
+        model = inference_model(model, device)
+    if channels_last:  # the CPU path already is; on CUDA inference_model leaves the layout
         model = model.to(memory_format=torch.channels_last)
 
     def call(fn: Callable) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -41,7 +41,7 @@ def _heavy_modules(*argv: str) -> list[str]:
 
 @pytest.mark.parametrize("argv", [
     ["--help"], ["--version"], ["run", "--help"], ["train", "--help"], ["datasets", "--help"],
-    ["run", "--no-such-option"], ["frobnicate"], ["score", "--sr", "x"],
+    ["run", "--no-such-option"], ["frobnicate"], ["score", "--sr", "x"], ["bench", "--help"],
 ], ids=lambda a: " ".join(a))
 def test_help_and_argument_errors_import_nothing_heavy(argv: list[str]) -> None:
     assert _heavy_modules(*argv) == []
