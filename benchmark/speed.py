@@ -114,11 +114,12 @@ def inference_fn(
 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
     """The inference that :func:`inference_ms` times, as ``x -> output``, and whether it is
     compiled: with every option off, ``model`` itself in eval mode on ``device`` (the plain
-    eager loop); with any on, the one inference path
-    (:func:`benchmark.inference.inference_model`) with channels_last, bf16 autocast and
-    ``torch.compile`` as asked (compilation is tried on ``example``)."""
+    eager loop); with bf16 or channels_last, the one inference path
+    (:func:`benchmark.inference.inference_model`); with ``compile``, ``torch.compile`` of the
+    eval model itself (inductor cannot trace the prepared module's oneDNN calls), tried on
+    ``example``."""
     model = model.to(device).eval()
-    if bf16 or channels_last or compile:
+    if (bf16 or channels_last) and not compile:  # inductor cannot trace the prepared graph
         model = inference_model(model, device)
     if channels_last:  # the CPU path already is; on CUDA inference_model leaves the layout
         model = model.to(memory_format=torch.channels_last)
