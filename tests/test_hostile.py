@@ -326,6 +326,12 @@ def _cmd(results: Path, cache: Path, scales: str = "2,3,4", metrics: str = "psnr
             "--quiet", "--offline", "--results-dir", str(results), "--cache-dir", str(cache)]
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C's default disposition, which Python turns into KeyboardInterrupt
+    (a suite started in the background of a non-interactive shell inherits SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env(datasets_root: Path) -> dict[str, str]:
     return {**os.environ, "SRBENCH_DATA": str(datasets_root), "PYTHONUNBUFFERED": "1"}
 
@@ -365,7 +371,8 @@ def test_killed_run_leaves_no_half_written_table_and_rerun_completes(
     for marker, delay in waits:
         before = {p.name for p in results.iterdir()} if results.exists() else set()
         proc = subprocess.Popen(_cmd(results, cache), cwd=REPO, env=_env(datasets_root),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_default_sigint)
         deadline = time.monotonic() + 60
         while marker is not None and time.monotonic() < deadline and proc.poll() is None:
             if marker.exists() and (marker != results
@@ -436,6 +443,7 @@ def _spawn(cmd: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
     patch-bank builder's loky pool) outlive a SIGKILL for a while and would hold pipes open."""
     logs.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
+                            preexec_fn=_default_sigint,
                             stdout=open(logs / "stdout", "w"), stderr=open(logs / "stderr", "w"))
 
 
