@@ -72,10 +72,8 @@ def _input(model: Model, side: int) -> torch.Tensor:
     return torch.rand(1, 1, side, side, generator=gen).to(model.dtype)
 
 
-def _forward_seconds(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                     keep_memory: bool) -> float:
-    """One timed forward; eager runs with glibc's default allocator behaviour."""
-    inference.keep_freed_memory(keep_memory)
+def _forward_seconds(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
+    """One timed forward."""
     with torch.inference_mode():
         return harness.timed(lambda: module(x), CPU)[1]
 
@@ -111,7 +109,7 @@ def _warm_up(models: list[Model], sizes: list[int], compile: bool) -> dict[tuple
             with torch.inference_mode():
                 differences[m.name, side] = inference.output_difference(m.eager, m.chosen, x)
             if m.compiled is not None:
-                m.compile_seconds[side] = _forward_seconds(m.compiled, x, True)
+                m.compile_seconds[side] = _forward_seconds(m.compiled, x)
     return differences
 
 
@@ -124,12 +122,10 @@ def time_models(models: list[Model], sizes: list[int], rounds: int, *, peak_side
     for m in models:
         for side in sizes:
             x = _input(m, side)
-            paths = {"eager": (m.eager, False), "chosen": (m.chosen, True)}
-            if compile:
-                paths["compiled"] = (None, True)
-            for path, (module, keep) in paths.items():
-                cases[m.name, side, path] = (lambda m=m, x=x, module=module, keep=keep:
-                                             _forward_seconds(m.compiled if module is None else module, x, keep))
+            paths = {"eager": m.eager, "chosen": m.chosen, **({"compiled": None} if compile else {})}
+            for path, module in paths.items():
+                cases[m.name, side, path] = (lambda m=m, x=x, module=module: _forward_seconds(
+                    m.compiled if module is None else module, x))
     for case in peak.values():
         case()
     differences = _warm_up(models, sizes, compile)
