@@ -62,7 +62,7 @@ def bicubic_psnr(refs: Sequence[ImageRef], scales: Sequence[int], *, cache_dir: 
                  jobs: int = 1) -> dict[int, float]:
     """Mean per-image PSNR of MATLAB bicubic (the ILR) per scale, docs/protocol.md steps 1-7.
 
-    GT/ILR pairs come from (and go to) the harness's cache. An image that cannot be prepared
+    GT/LR pairs come from (and go to) the harness's cache. An image that cannot be prepared
     counts as NaN, so the mean is NaN.
     """
     dataset = refs[0].dataset if refs else "-"

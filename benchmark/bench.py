@@ -5,8 +5,12 @@ median), prints ratios with the load average, and writes one JSON (``--out``, de
 ``bench-MODE.json``) with the figures, the load average and the machine:
 
 * ``eval``: wall time and per-stage split of the bicubic Table 2 + IFC run (Set5, Set14,
-  B100, Urban100 x2/x3/x4: 657 evaluations) with an empty GT/ILR cache, then with the cache
-  it filled (two ``python -m benchmark run`` processes);
+  B100, Urban100 x2/x3/x4: 657 evaluations) with an empty GT/LR cache, then with the cache
+  it filled, and with PSNR + SSIM only from an empty cache (three ``python -m benchmark run``
+  processes); and
+  the metric cost of each additional method in a run of bicubic plus two published models
+  (SRCNN 9-1-5, VDSR on Set5 and Set14) as a fraction of the first method's, which pays
+  the reference side of every image;
 * ``peer``: the same bicubic Table 2 with PSNR + SSIM through the harness, against the loop a
   Python user writes with scikit-image on the same shaved uint8 Y pairs: the ratio of the
   metric stages alone, and how far skimage's SSIM is from the protocol's;
@@ -42,6 +46,8 @@ TABLE2_SETS, TABLE2_SCALES = ("set5", "set14", "bsd100", "urban100"), (2, 3, 4)
 INFERENCE_SIZES = (288, 512)  # DRRN's timing example, and a larger ILR
 PEAK_SIDE = 2048  # the matmul whose rate is the fp32 peak: 2 x 2048^3 FLOPs
 QUICK_METHODS = ("srcnn_915", "vdsr")
+#: The run whose per-method metric cost the ``eval`` mode reports: bicubic first.
+SHARED_METHODS, SHARED_SETS = ("bicubic", "srcnn_915", "vdsr"), ("set5", "set14")
 QUICK_SIZE, QUICK_PEAK_SIDE = 48, 256
 
 
@@ -140,34 +146,61 @@ def _data_root(args: argparse.Namespace) -> Path:
 
 # ------------------------------------------------------------------------------- eval
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:
-    """Bicubic Table 2 + IFC, cold GT/ILR cache then warm, in two ``run`` processes."""
+    """Bicubic Table 2 + IFC cold then warm, PSNR + SSIM warm, and the shared-reference run."""
     sets, scales = (("set5",), (2,)) if args.quick else (TABLE2_SETS, TABLE2_SCALES)
     root = _data_root(args)
     runs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label in ("cold", "warm"):
-            runs[label] = _run_table(root, sets, scales, args.jobs, Path(tmp))
-            meta = runs[label]
-            split = ", ".join(f"{k} {v:.1f} s" for k, v in meta["stage_seconds"].items())
-            print(f"{label} cache: {meta['evaluations']} evaluations, process wall "
-                  f"{meta['process_wall_s']:.1f} s (harness {meta['harness_wall_s']:.1f} s, "
-                  f"jobs={meta['jobs']}); stage CPU-seconds: {split}; "
-                  f"{load_text(meta['load_average'])}")
+        for label, metrics, cache in (("cold", "psnr,ssim,ifc", "a"),
+                                      ("warm", "psnr,ssim,ifc", "a"),
+                                      ("psnr_ssim", "psnr,ssim", "b")):
+            runs[label] = _run_table(root, ("bicubic",), sets, scales, metrics, args.jobs,
+                                     Path(tmp), "--cache-dir", str(Path(tmp) / cache))
+            _print_run(label, runs[label])
+        shared = _shared_reference(root, args, Path(tmp))
     ratio = runs["cold"]["process_wall_s"] / runs["warm"]["process_wall_s"]
     print(f"cold / warm process wall: {ratio:.2f}")
     return {"datasets": list(sets), "scales": list(scales), "metrics": "psnr,ssim,ifc",
-            "jobs": args.jobs, **runs, "cold_over_warm": ratio}
+            "jobs": args.jobs, **runs, "cold_over_warm": ratio, "shared_reference": shared}
 
 
-def _run_table(root: Path, sets: tuple[str, ...], scales: tuple[int, ...], jobs: int,
-               tmp: Path) -> dict[str, Any]:
-    """One ``python -m benchmark run`` of bicubic; its run.json figures and process wall."""
+def _print_run(label: str, meta: dict[str, Any]) -> None:
+    split = ", ".join(f"{k} {v:.1f} s" for k, v in meta["stage_seconds"].items())
+    print(f"{label}: {meta['evaluations']} evaluations ({meta['metrics']}), process wall "
+          f"{meta['process_wall_s']:.1f} s (harness {meta['harness_wall_s']:.1f} s, "
+          f"jobs={meta['jobs']}); stage CPU-seconds: {split}; "
+          f"{load_text(meta['load_average'])}")
+
+
+def _shared_reference(root: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Metric CPU-seconds per method of one run of bicubic and two published models: each
+    additional method's cost over the first's (the first pays every reference side)."""
+    methods = SHARED_METHODS[:2] if args.quick else SHARED_METHODS
+    sets, scales = (("set5",), (2,)) if args.quick else (SHARED_SETS, TABLE2_SCALES)
+    meta = _run_table(root, methods, sets, scales, "psnr,ssim,ifc", args.jobs, tmp,
+                      "--weights", "published", "--cache-dir", str(tmp / "a"))
+    cost = meta["metric_seconds_by_method"]
+    if not cost:  # a checkout from before the per-method split
+        return {"methods": list(methods), "process_wall_s": meta["process_wall_s"]}
+    first = cost[methods[0]]
+    ratios = {m: cost[m] / first for m in methods[1:]}
+    print(f"shared reference ({', '.join(methods)} on {', '.join(sets)}): metric CPU-seconds "
+          + ", ".join(f"{m} {cost[m]:.2f}" for m in methods) + "; additional / first: "
+          + ", ".join(f"{m} {r:.2f}" for m, r in ratios.items()) + f"; {load_text()}")
+    return {"methods": list(methods), "datasets": list(sets), "scales": list(scales),
+            "metric_seconds": cost, "additional_over_first": ratios,
+            "process_wall_s": meta["process_wall_s"], "load_average": meta["load_average"]}
+
+
+def _run_table(root: Path, methods: tuple[str, ...], sets: tuple[str, ...],
+               scales: tuple[int, ...], metrics: str, jobs: int, tmp: Path,
+               *extra: str) -> dict[str, Any]:
+    """One ``python -m benchmark run``; its run.json figures and process wall."""
     results = tmp / "results"
-    command = [sys.executable, "-m", "benchmark", "run", "--methods", "bicubic",
+    command = [sys.executable, "-m", "benchmark", "run", "--methods", ",".join(methods),
                "--scales", ",".join(map(str, scales)), "--datasets", ",".join(sets),
-               "--data-root", str(root), "--results-dir", str(results),
-               "--cache-dir", str(tmp / "cache"), "--jobs", str(jobs), "--offline",
-               "--no-report", "--quiet"]
+               "--metrics", metrics, "--data-root", str(root), "--results-dir", str(results),
+               "--jobs", str(jobs), "--offline", "--no-report", "--quiet", *extra]
     checkout = str(Path(__file__).resolve().parents[1])  # this benchmark, not another one
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (checkout, os.environ.get("PYTHONPATH", "")) if p)}
@@ -178,6 +211,8 @@ def _run_table(root: Path, sets: tuple[str, ...], scales: tuple[int, ...], jobs:
     meta = json.loads(newest.read_text())
     return {"process_wall_s": wall, "harness_wall_s": meta["wall_seconds"],
             "evaluations": meta["evaluations"], "stage_seconds": meta["stage_seconds"],
+            "metric_seconds_by_method": meta.get("metric_seconds_by_method", {}),
+            "metrics": metrics,
             "jobs": meta["jobs"], "load_average": load_average()}
 
 

@@ -527,7 +527,7 @@ def _add_run_parser(sub: Any) -> argparse.ArgumentParser:
     _add_option(run, "--data-root")
     _add_option(run, "--results-dir")
     run.add_argument("--cache-dir",
-                     help="GT/ILR cache (default $SRBENCH_CACHE or ~/.cache/srbench)")
+                     help="GT/LR cache (default $SRBENCH_CACHE or ~/.cache/srbench)")
     _add_option(run, "--jobs")
     _add_option(run, "--device")
     _add_option(run, "--offline")

@@ -1,12 +1,15 @@
 """The evaluation harness: docs/protocol.md steps 1-7 for any registered method.
 
 Stages, each timed for the benchmark:
-1. prepare: read each image, compute GT (uint8 Y, modcropped) and ILR (float64) per scale,
-   in parallel, cached on disk so that a second run does not recompute them;
+1. prepare: read each image, compute GT (uint8 Y, modcropped) and LR (float64) per scale,
+   in parallel, cached on disk so that a second run does not recompute them; the ILR is
+   upscaled from the LR once per image for all methods;
 2. forward: each method's forward pass per image, timed alone (warm-up first, CUDA
    synchronisation on a GPU), output clipped and quantised to uint8; with
    ``MethodRun.ensemble == "x8"`` the whole 8-pass self-ensemble is timed and averaged;
-3. score: shave, then PSNR / SSIM / IFC per image, in parallel over CPU cores.
+3. score: shave, then PSNR / SSIM / IFC per image, in parallel over CPU cores; every
+   method's output of an image is scored in one task, so the reference-side work of the
+   metrics is done once per (dataset, scale, image).
 
 The harness knows nothing about particular methods: it sees a :class:`MethodRun` (a spec,
 its resolved config, a built model and a label for its weights).
@@ -27,11 +30,15 @@ from joblib import Parallel, delayed
 
 from benchmark import PROTOCOL, ensemble, imaging
 from benchmark.data import ImageRef
-from benchmark.work import (METRICS, _pair_paths, _path_component, extended_names, pool_jobs,
-                            prepare_one, score)
+from benchmark.memory import freed_memory_kept
+from benchmark.work import (METRICS, _pair_paths, _path_component, extended_names,
+                            ilr_from_lr, pool_jobs, prepare_one, score, score_outputs)
 from benchmark.progress import progress_bar
 from benchmark.registry import MethodSpec
 from benchmark.results import config_text
+
+__all__ = ["MethodRun", "Pair", "StageTimes", "evaluate", "forward", "prepare_pairs",
+           "resolve_device", "score", "timed"]  # score: re-exported from benchmark.work
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 T = TypeVar("T")
@@ -59,17 +66,26 @@ class MethodRun:
 
 @dataclass
 class Pair:
-    """One (dataset, scale, image) evaluation unit with its cached GT/ILR files."""
+    """One (dataset, scale, image) evaluation unit with its cached GT/LR files."""
 
     ref: ImageRef
     scale: int
     gt_path: Path
-    ilr_path: Path
+    lr_path: Path
     error: str | None = None
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """GT as uint8 (H, W) and ILR as float64 (H, W) in [0, 1]."""
-        return np.load(self.gt_path), np.load(self.ilr_path)
+        gt = np.load(self.gt_path)
+        return gt, ilr_from_lr(np.load(self.lr_path), gt.shape)
+
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the GT and of the ILR, read from the cached file's header."""
+        return np.load(self.gt_path, mmap_mode="r").shape  # type: ignore[return-value]
+
+    def load_ilr(self) -> np.ndarray:
+        """The ILR, float64 (H, W), upscaled from the cached LR."""
+        return ilr_from_lr(np.load(self.lr_path), self.shape())
 
 
 @dataclass
@@ -77,9 +93,15 @@ class StageTimes:
     """Seconds spent per stage, summed over images (CPU-seconds for parallel stages)."""
 
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: Metric CPU-seconds per method: the first method of an image pays its reference side.
+    metric_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, stage: str, value: float) -> None:
         self.seconds[stage] += value
+
+    def add_method(self, method: str, values: dict[str, float]) -> None:
+        """Add one output's ``<metric>_seconds`` to ``method``'s metric cost."""
+        self.metric_seconds[method] += sum(values.get(f"{m}_seconds", 0.0) for m in METRICS)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -98,7 +120,7 @@ def prepare_pairs(
     times: StageTimes,
     progress: bool = True,
 ) -> list[Pair]:
-    """GT/ILR for every dataset image and scale (docs/protocol.md steps 1-3), cached on disk."""
+    """GT/LR for every dataset image and scale (docs/protocol.md steps 1-3), cached on disk."""
     refs = [ref for refs in images.values() for ref in refs]
     results = Parallel(n_jobs=pool_jobs(jobs, len(refs)), return_as="generator")(
         delayed(prepare_one)(ref, scales, cache_dir) for ref in refs
@@ -109,8 +131,8 @@ def prepare_pairs(
     ):
         times.add("prepare", seconds)
         for scale in scales:
-            gt_path, ilr_path = _pair_paths(ref, scale, cache_dir)
-            pairs.append(Pair(ref, scale, gt_path, ilr_path, errors.get(scale)))
+            gt_path, lr_path = _pair_paths(ref, scale, cache_dir)
+            pairs.append(Pair(ref, scale, gt_path, lr_path, errors.get(scale)))
     return pairs
 
 
@@ -158,7 +180,8 @@ def _model_call(run: MethodRun, device: torch.device) -> Callable[[torch.Tensor]
 
 
 def _forward_all(
-    run: MethodRun, pairs: list[Pair], device: torch.device, times: StageTimes, progress: bool
+    run: MethodRun, pairs: list[Pair], ilr_of: Callable[[Pair], np.ndarray],
+    device: torch.device, times: StageTimes, progress: bool,
 ) -> Iterator[tuple[Pair, np.ndarray | None, float, str]]:
     """Forward every pair: yields (pair, uint8 SR or None, seconds, status)."""
     warmed = run.warmed
@@ -166,7 +189,7 @@ def _forward_all(
         if pair.error:
             yield pair, None, np.nan, f"skipped: {pair.error}"
             continue
-        ilr = np.load(pair.ilr_path)  # the GT is read by the scoring workers
+        ilr = ilr_of(pair)
         group = (pair.ref.dataset, pair.scale)
         if group not in warmed:
             forward(run, ilr, device)  # warm-up: allocator, kernels, threads
@@ -210,50 +233,95 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     """Evaluate each method on each pair; one tidy row per method x dataset x scale x image.
 
-    Work goes dataset by dataset and scale by scale, every method within each, so that the
-    small sets finish first; ``on_rows`` receives the rows of each finished (method,
-    dataset, scale) group, ``chunk`` images at a time (a run writes them at once, so a kill
-    loses at most one chunk), and
-    pairs whose ``row_key`` is in ``done`` (a resumed run) are not evaluated again. A run
-    only sees the scales it ``serves``.
+    Work goes dataset by dataset and scale by scale, ``chunk`` images at a time, every method
+    within each chunk, so that the small sets finish first and an image's ILR and the
+    reference side of its metrics are computed once for all methods; ``on_rows`` receives
+    the rows of each method on each finished chunk (a run writes them at once, so a kill
+    loses at most one chunk), and pairs whose ``row_key`` is in ``done`` (a resumed run) are
+    not evaluated again. A run only sees the scales it ``serves``.
     """
     times = times or StageTimes()
     rows: list[dict[str, Any]] = []
     for run in runs:
         run.model.to(device).eval()
+    # One pool size for the whole run: once started its warm workers serve every chunk, so
+    # whether a pool pays is decided by all the images to score, not by one small set.
+    workers = pool_jobs(jobs, sum(1 for p in pairs if not p.error))
     for (_, scale), group in _groups(pairs).items():
-        for run in runs:
-            todo = [p for p in group if run.serves(scale)
-                    and (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
-            for start in range(0, len(todo), chunk):
-                new = _evaluate_group(run, todo[start:start + chunk], metric_names, device,
-                                      jobs, times, progress, on_output)
+        serving = [run for run in runs if run.serves(scale)]
+        for start in range(0, len(group), chunk):
+            todo = [[p for p in group[start:start + chunk]
+                     if (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
+                    for run in serving]
+            with freed_memory_kept():  # the chunk's ILRs and outputs reuse their pages
+                done_chunk = _evaluate_chunk(serving, todo, metric_names, device, workers,
+                                             times, progress, on_output)
+            for new in done_chunk:
                 rows.extend(new)
-                if on_rows is not None:
+                if on_rows is not None and new:
                     on_rows(new)
     return rows
 
 
-def _evaluate_group(
-    run: MethodRun, pairs: list[Pair], metric_names: tuple[str, ...], device: torch.device,
-    jobs: int, times: StageTimes, progress: bool,
+def _evaluate_chunk(
+    runs: list[MethodRun], todo: list[list[Pair]], metric_names: tuple[str, ...],
+    device: torch.device, workers: int, times: StageTimes, progress: bool,
     on_output: Callable[[MethodRun, Pair, np.ndarray], None] | None,
-) -> list[dict[str, Any]]:
-    """Forward and score one method on pairs of one (dataset, scale)."""
-    threads = torch.get_num_threads()
-    outputs = list(_forward_all(run, pairs, device, times, progress))
-    scorable = [(p, sr) for p, sr, _, status in outputs if status == "ok"]
-    scored = Parallel(n_jobs=pool_jobs(jobs, len(scorable)), return_as="generator")(
-        delayed(score)(np.load(p.gt_path), sr, p.scale, metric_names) for p, sr in scorable
+) -> list[list[dict[str, Any]]]:
+    """Forward each method on its pairs (``todo[i]`` for ``runs[i]``) of one (dataset, scale)
+    chunk, then score all outputs of an image in one task on ``workers`` processes. Returns
+    each method's rows."""
+    ilrs: dict[int, np.ndarray] = {}
+
+    def ilr_of(pair: Pair) -> np.ndarray:
+        if id(pair) not in ilrs:
+            ilrs[id(pair)] = pair.load_ilr()
+        return ilrs[id(pair)]
+
+    outputs = [list(_forward_all(run, pairs, ilr_of, device, times, progress))
+               for run, pairs in zip(runs, todo)]
+    ilrs.clear()
+    by_pair: dict[int, tuple[Pair, list[tuple[int, np.ndarray]]]] = {}
+    for index, results in enumerate(outputs):
+        for pair, sr, _, status in results:
+            if status == "ok":
+                by_pair.setdefault(id(pair), (pair, []))[1].append((index, sr))
+    scores = _score_pairs(list(by_pair.values()), metric_names, workers, progress)
+    for pair, srs in by_pair.values():
+        for index, sr in srs:
+            times.add_method(runs[index].spec.name, scores[index, id(pair)])
+            if on_output is not None:
+                on_output(runs[index], pair, sr)
+    return [_rows(run, results, {k[1]: v for k, v in scores.items() if k[0] == index},
+                  metric_names, device, times)
+            for index, (run, results) in enumerate(zip(runs, outputs))]
+
+
+def _score_pairs(
+    tasks: list[tuple[Pair, list[tuple[int, np.ndarray]]]], metric_names: tuple[str, ...],
+    workers: int, progress: bool,
+) -> dict[tuple[int, int], dict[str, float]]:
+    """Scores keyed by (run index, id(pair)): one worker task per image, all its outputs."""
+    if not tasks:
+        return {}
+    scored = Parallel(n_jobs=workers, return_as="generator")(
+        delayed(score_outputs)(np.load(pair.gt_path), [sr for _, sr in srs], pair.scale,
+                               metric_names)
+        for pair, srs in tasks
     )
-    scores: dict[int, dict[str, float]] = {}
-    for (pair, sr), values in progress_bar(
-        zip(scorable, scored), total=len(scorable), desc="score", show=progress,
-        leave=False,
-    ):
-        scores[id(pair)] = values
-        if on_output is not None:
-            on_output(run, pair, sr)
+    scores: dict[tuple[int, int], dict[str, float]] = {}
+    for (pair, srs), values in progress_bar(zip(tasks, scored), total=len(tasks),
+                                            desc="score", show=progress, leave=False):
+        for (index, _), v in zip(srs, values):
+            scores[index, id(pair)] = v
+    return scores
+
+
+def _rows(run: MethodRun, outputs: list[tuple[Pair, np.ndarray | None, float, str]],
+          scores: dict[int, dict[str, float]], metric_names: tuple[str, ...],
+          device: torch.device, times: StageTimes) -> list[dict[str, Any]]:
+    """One tidy row per forwarded pair of ``run``."""
+    threads = torch.get_num_threads()
     rows = []
     for pair, _, seconds, status in outputs:
         values = scores.get(id(pair), {})
@@ -280,14 +348,14 @@ def estimate_seconds(run: MethodRun, pairs: list[Pair], device: torch.device,
     todo = [p for p in pairs if run.serves(p.scale) and not p.error]
     if not todo or macs_per_pixel == 0:
         return 0.0
-    ilr = np.load(todo[0].ilr_path)
+    ilr = todo[0].load_ilr()
     h, w = ilr.shape
     crop = ilr[max(0, h // 2 - 64):h // 2 + 64, max(0, w // 2 - 64):w // 2 + 64]
     run.model.to(device).eval()
     forward(run, crop, device)
     _, seconds = forward(run, crop, device)
     rate = macs_per_pixel * crop.size / max(seconds, 1e-9)
-    pixels = sum(int(np.prod(np.load(p.ilr_path, mmap_mode="r").shape)) for p in todo)
+    pixels = sum(int(np.prod(p.shape())) for p in todo)
     return macs_per_pixel * pixels / rate
 
 

@@ -602,6 +602,43 @@ def min_side(scale: int) -> int:
     return 2 * scale + SSIM_WINDOW
 
 
+def prepare_gt_lr(img_uint8: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth and LR image of one test image (docs/protocol.md steps 1-3, without the
+    final upscaling: :func:`prepare_pair` does that).
+
+    Parameters
+    ----------
+    img_uint8 : ndarray of uint8, shape (H, W, 3) or (H, W)
+        As returned by :func:`read_image`.
+    scale : int
+        SR factor s >= 1.
+
+    Returns
+    -------
+    gt : ndarray of float64, shape (H - H % s, W - W % s)
+        ``modcrop(rgb2y(img), s) / 255``, in [0, 1].
+    lr : ndarray of float64, shape (gt rows / s, gt cols / s)
+        ``imresize(gt, 1/s)``, not quantised.
+
+    Raises
+    ------
+    ValueError
+        If the modcropped image has a side shorter than ``min_side(s) = 2*s + 11``: after
+        shaving s pixels per border (step 6) SSIM's 11x11 window would not fit.
+    """
+    scale = _check_int(scale, "scale")
+    y = modcrop(rgb2y(img_uint8), scale)
+    h, w = y.shape
+    if min(h, w) < min_side(scale):
+        raise ValueError(
+            f"image of {img_uint8.shape[0]}x{img_uint8.shape[1]} px is too small for x{scale}: "
+            f"the modcropped Y is {h}x{w}, each side must be at least {min_side(scale)} px "
+            f"(2*scale shaved + 11 for SSIM)"
+        )
+    gt = y.astype(np.float64) / 255.0
+    return gt, imresize(gt, 1.0 / scale)
+
+
 def prepare_pair(img_uint8: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth and bicubic input of one test image (docs/protocol.md steps 1-3).
 
@@ -623,18 +660,7 @@ def prepare_pair(img_uint8: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndar
     Raises
     ------
     ValueError
-        If the modcropped image has a side shorter than ``min_side(s) = 2*s + 11``: after
-        shaving s pixels per border (step 6) SSIM's 11x11 window would not fit.
+        As :func:`prepare_gt_lr`.
     """
-    scale = _check_int(scale, "scale")
-    y = modcrop(rgb2y(img_uint8), scale)
-    h, w = y.shape
-    if min(h, w) < min_side(scale):
-        raise ValueError(
-            f"image of {img_uint8.shape[0]}x{img_uint8.shape[1]} px is too small for x{scale}: "
-            f"the modcropped Y is {h}x{w}, each side must be at least {min_side(scale)} px "
-            f"(2*scale shaved + 11 for SSIM)"
-        )
-    gt = y.astype(np.float64) / 255.0
-    ilr = imresize(imresize(gt, 1.0 / scale), output_shape=gt.shape)
-    return gt, ilr
+    gt, lr = prepare_gt_lr(img_uint8, scale)
+    return gt, imresize(lr, output_shape=gt.shape)

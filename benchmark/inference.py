@@ -36,13 +36,9 @@ is returned in eval mode.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
-import functools
 import inspect
 import operator
-import sys
 import warnings
 import weakref
 from typing import Any, Callable, Iterator
@@ -53,6 +49,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from benchmark.memory import freed_memory_kept
 
 __all__ = ["TOLERANCE", "KeptMemory", "PointwiseConv", "TapSumConv", "freed_memory_kept",
            "inference_model", "output_difference"]
@@ -373,55 +371,6 @@ def _checked(model: nn.Module, prepared: nn.Module) -> nn.Module:
     warnings.warn(f"prepared inference of {type(model).__name__} is not within {TOLERANCE} of "
                   f"eager ({reason}); using the eager model")
     return model
-
-
-#: glibc's mallopt parameters (<malloc.h>): their values within a forward and glibc's defaults.
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-_WITHIN = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 1 << 30))
-_DEFAULTS = ((_M_MMAP_MAX, 65536), (_M_TRIM_THRESHOLD, 128 * 1024))
-_depth = 0  # freed_memory_kept blocks now open (only the outermost one sets anything)
-
-
-@functools.lru_cache(maxsize=1)
-def _glibc() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # musl or another C library: nothing to tune
-        return None
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-
-
-@contextlib.contextmanager
-def freed_memory_kept() -> Iterator[None]:
-    """Within the block, freed heap memory is reused; after it, free heap goes back to the OS.
-
-    glibc maps every allocation above its mmap threshold (at most 32 MiB) afresh and unmaps it
-    when freed, so each large activation of a forward faults its pages in again (a 128-channel
-    288 x 288 map is 42 MB). Within the block allocations come from the heap
-    (``M_MMAP_MAX = 0``, no trimming), so a forward reuses the pages of the tensors it freed;
-    on exit glibc's defaults return and ``malloc_trim`` hands the free heap back, so a process
-    never keeps more than one forward's peak (kept for good, the heap fragmented across sizes
-    until a 23 GB process was killed). Measured at 288 x 288 on one thread, against glibc's
-    defaults: SRCNN 9-1-5 18 vs 40 ms, VDSR 499 vs 709 ms, DRRN_B1U9 1962 vs 2590 ms. Does
-    nothing but run the block without glibc.
-    """
-    global _depth
-    libc = _glibc()
-    outermost = libc is not None and _depth == 0
-    _depth += 1
-    try:
-        if outermost:
-            for option, value in _WITHIN:
-                libc.mallopt(option, value)
-        yield
-    finally:
-        _depth -= 1
-        if outermost:
-            for option, value in _DEFAULTS:
-                libc.mallopt(option, value)
-            libc.malloc_trim(0)
 
 
 class KeptMemory(nn.Module):

@@ -1,4 +1,4 @@
-"""The per-image work of the harness that runs in worker processes: GT/ILR preparation and
+"""The per-image work of the harness that runs in worker processes: GT/LR preparation and
 scoring (docs/protocol.md steps 1-3 and 6-7).
 
 Kept apart from :mod:`benchmark.harness` so that a scoring worker imports numpy, OpenCV and
@@ -14,14 +14,24 @@ import time
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from benchmark import PROTOCOL, extmetrics, imaging, metrics
 from benchmark.data import ImageRef
+from benchmark.memory import freed_memory_kept
 
 METRICS = ("psnr", "ssim", "ifc")
 #: A process pool pays for its start-up only with at least this many tasks per worker.
 MIN_TASKS_PER_WORKER = 8
+
+
+def _one_thread_per_task() -> None:
+    """OpenCV's own threads for one filter: slower than one thread on the filter sizes of the
+    metrics (3.7 vs 3.1 ms for a 7x7 float64 filter of a 676x1020 subband, idle 2-core
+    machine), and they oversubscribe the cores the workers already fill."""
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
 
 
 def pool_jobs(jobs: int, tasks: int) -> int:
@@ -31,11 +41,22 @@ def pool_jobs(jobs: int, tasks: int) -> int:
 
 
 def _pair_paths(ref: ImageRef, scale: int, cache_dir: Path) -> tuple[Path, Path]:
+    """The cached GT (uint8) and LR (float64) of one image at one scale.
+
+    The LR image is cached rather than the ILR: 1/s^2 of the bytes, and on this kind of disk
+    creating a file costs more per byte than the upscaling that remakes the ILR from it
+    (:func:`ilr_from_lr`; about 14 ms to write a new 1024x680 float64 file, 2-5 ms to upscale).
+    """
     # The key names the image content, not its path, so moved or renamed data reuses the cache.
     key = ref.sha256 or hashlib.sha256(str(ref.path).encode()).hexdigest()
     folder = cache_dir / "pairs" / PROTOCOL / _path_component(ref.dataset) / f"x{scale}"
     stem = f"{ref.name}-{key[:16]}"
-    return folder / f"{stem}-gt.npy", folder / f"{stem}-ilr.npy"
+    return folder / f"{stem}-gt.npy", folder / f"{stem}-lr.npy"
+
+
+def ilr_from_lr(lr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """docs/protocol.md step 3's second half: the ILR (float64, not clipped) of a cached LR."""
+    return imaging.imresize(lr, output_shape=shape)
 
 
 def _path_component(name: str) -> str:
@@ -57,25 +78,34 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 
 
 def prepare_one(ref: ImageRef, scales: list[int], cache_dir: Path) -> tuple[dict[int, str | None], float]:
-    """Worker: compute and cache GT/ILR of one image at every scale. Returns errors and seconds."""
+    """Worker: compute and cache GT/LR of one image at every scale. Returns errors and seconds."""
     start = time.perf_counter()
+    _one_thread_per_task()
+    with freed_memory_kept():
+        errors = _prepare_scales(ref, scales, cache_dir)
+    return errors, time.perf_counter() - start
+
+
+def _prepare_scales(ref: ImageRef, scales: list[int], cache_dir: Path) -> dict[int, str | None]:
     errors: dict[int, str | None] = {}
     todo = [s for s in scales if not all(p.exists() for p in _pair_paths(ref, s, cache_dir))]
     if todo:
         try:
-            image = ref.load()
+            # Y once for every scale: modcrop commutes with the per-pixel rgb2y, and
+            # prepare_gt_lr takes a 2-D uint8 image as its Y.
+            image = imaging.rgb2y(ref.load())
         except (ValueError, OSError) as exc:
-            return {s: f"unreadable: {exc}" for s in scales}, time.perf_counter() - start
+            return {s: f"unreadable: {exc}" for s in scales}
         for scale in todo:
             try:
-                gt, ilr = imaging.prepare_pair(image, scale)
+                gt, lr = imaging.prepare_gt_lr(image, scale)
             except ValueError as exc:
                 errors[scale] = str(exc)
                 continue
-            gt_path, ilr_path = _pair_paths(ref, scale, cache_dir)
-            _atomic_save(ilr_path, ilr)
+            gt_path, lr_path = _pair_paths(ref, scale, cache_dir)
+            _atomic_save(lr_path, lr)
             _atomic_save(gt_path, imaging.quantize_unit(gt))
-    return errors, time.perf_counter() - start
+    return errors
 
 
 def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) -> dict[str, float]:
@@ -83,7 +113,24 @@ def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) ->
 
     Returns the metric values and ``<metric>_seconds`` for the stage split.
     """
-    ref, out = imaging.shave(gt, scale), imaging.shave(sr, scale)
+    return score_outputs(gt, [sr], scale, names)[0]
+
+
+def score_outputs(gt: np.ndarray, outputs: list[np.ndarray], scale: int,
+                  names: tuple[str, ...]) -> list[dict[str, float]]:
+    """:func:`score` of several outputs (e.g. one per method) against one GT.
+
+    The reference-side work of the metrics (:class:`benchmark.metrics.Reference`) is done once
+    and charged to the first output's ``<metric>_seconds``; the values are those of
+    :func:`score` to the last bit.
+    """
+    _one_thread_per_task()
+    with freed_memory_kept():  # the metrics' large float64 temporaries reuse their pages
+        ref = metrics.Reference(imaging.shave(gt, scale))
+        return [_score_one(ref, imaging.shave(sr, scale), names) for sr in outputs]
+
+
+def _score_one(ref: metrics.Reference, out: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
     values: dict[str, float] = {}
     for name in METRICS:
         if name not in names:
@@ -95,7 +142,7 @@ def score(gt: np.ndarray, sr: np.ndarray, scale: int, names: tuple[str, ...]) ->
             values[name] = float(getattr(metrics, name)(ref, out))
         values[f"{name}_seconds"] = time.perf_counter() - start
     for name in extended_names(names):
-        values[name] = extmetrics.compute(name, ref, out)
+        values[name] = extmetrics.compute(name, ref.image, out)
     return values
 
 

@@ -2,7 +2,7 @@
 
 Each command runs ``--runs`` times in a fresh interpreter and the median is printed, with the
 load average (other processes on the machine inflate the figures). The ``run`` timings use a
-fresh GT/ILR cache and results folder each time, so every run pays the same work; they compare
+fresh GT/LR cache and results folder each time, so every run pays the same work; they compare
 the default ``--jobs`` (all cores) with ``--jobs 1``.
 
 Usage::

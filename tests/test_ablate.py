@@ -142,6 +142,7 @@ def test_cli_ablate_writes_a_run_folder(cache: None, tmp_path: Path,
     assert len(list((tmp_path / "r").glob("*/ablation.csv"))) == 1
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------------------------ Dask
 @needs_data
 def test_dask_local_cluster_gives_the_in_process_table(inline_run, tmp_path: Path) -> None:

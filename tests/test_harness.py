@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from benchmark import PROTOCOL, cli, data, harness, imaging, metrics, registry, results
 
@@ -29,6 +31,7 @@ def _bicubic_run() -> harness.MethodRun:
 UNSHAVED_SSIM_CELLS = {("set14", 3), ("set14", 4), ("urban100", 4)}
 
 
+@pytest.mark.slow
 def test_bicubic_reproduces_all_twelve_published_cells(datasets_root: Path, cache_dir: Path):
     """docs/protocol.md: bicubic on Set5/Set14/BSD100/Urban100 x2/x3/x4 within 0.01 dB, 0.0005."""
     images = {name: data.list_images(name, datasets_root, offline=True, progress=False)
@@ -80,15 +83,47 @@ def test_run_writes_tidy_tables_with_ifc_and_never_overwrites(
     assert "33.66" in printed and "paper" in printed
 
 
+def test_methods_of_a_run_share_the_reference_side_and_score_as_alone(
+    datasets_root: Path, cache_dir: Path
+):
+    """Scoring every method's output of an image in one task (the reference side of the
+    metrics once) gives each method the rows it gets when evaluated alone, to the last bit;
+    each method's metric seconds are kept apart (the bench's ratio reads them)."""
+    images = {"set5": data.list_images("set5", datasets_root, offline=True, progress=False)}
+    pairs = harness.prepare_pairs(images, [3], cache_dir=cache_dir, jobs=1,
+                                  times=harness.StageTimes(), progress=False)
+    spec = dataclasses.replace(registry.get_method("bicubic"), name="sharpened")
+    device = harness.resolve_device("cpu")
+    times = harness.StageTimes()
+    together = harness.evaluate([_bicubic_run(), harness.MethodRun(spec, {}, _Sharpen())], pairs, device=device, jobs=1,
+                                progress=False, times=times, chunk=3)
+    alone = [row for run in (_bicubic_run(), harness.MethodRun(spec, {}, _Sharpen()))
+             for row in harness.evaluate(
+        [run], pairs, device=device, jobs=1, progress=False)]
+    key = lambda r: (r["method"], r["image"])  # noqa: E731
+    for a, b in zip(sorted(together, key=key), sorted(alone, key=key)):
+        assert [a[k] for k in ("psnr", "ssim", "ifc")] == [b[k] for k in ("psnr", "ssim", "ifc")]
+    assert len(together) == 10 and {r["method"] for r in together} == {"bicubic", "sharpened"}
+    assert set(times.metric_seconds) == {"bicubic", "sharpened"}
+
+
+class _Sharpen(torch.nn.Module):
+    """A stand-in second method: the ILR with its 4-neighbour Laplacian subtracted."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = torch.tensor([[0.0, -1, 0], [-1, 4, -1], [0, -1, 0]], dtype=x.dtype)
+        return x + 0.3 * torch.nn.functional.conv2d(x, kernel[None, None], padding=1)
+
+
 def test_gt_ilr_cache_is_reused(datasets_root: Path, tmp_path: Path):
     images = {"set5": data.list_images("set5", datasets_root, offline=True, progress=False)}
     first, second = harness.StageTimes(), harness.StageTimes()
     pairs = harness.prepare_pairs(images, [3], cache_dir=tmp_path, jobs=1, times=first,
                                   progress=False)
-    stamps = [p.ilr_path.stat().st_mtime_ns for p in pairs]
+    stamps = [p.lr_path.stat().st_mtime_ns for p in pairs]
     again = harness.prepare_pairs(images, [3], cache_dir=tmp_path, jobs=1, times=second,
                                   progress=False)
-    assert [p.ilr_path.stat().st_mtime_ns for p in again] == stamps
+    assert [p.lr_path.stat().st_mtime_ns for p in again] == stamps
     gt, ilr = again[0].load()
     assert gt.dtype == np.uint8 and ilr.dtype == np.float64 and gt.shape == ilr.shape
 

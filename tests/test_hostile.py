@@ -294,7 +294,7 @@ def test_hostile_dataset_names_stay_inside_the_cache(tmp_path: Path) -> None:
     pairs = harness.prepare_pairs({name: refs}, [2], cache_dir=cache, jobs=1,
                                   times=harness.StageTimes(), progress=False)
     assert pairs[0].error is None
-    for path in (pairs[0].gt_path, pairs[0].ilr_path):
+    for path in (pairs[0].gt_path, pairs[0].lr_path):
         assert path.is_file()
         assert path.resolve().is_relative_to((cache / "pairs").resolve())
         assert path.parent.parent.parent.parent == cache / "pairs"
@@ -357,6 +357,7 @@ def _check_intact(results: Path, cache: Path, n_rows: int) -> int:
     return tables
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_killed_run_leaves_no_half_written_table_and_rerun_completes(
     datasets_root: Path, tmp_path: Path, sig: signal.Signals
@@ -472,6 +473,7 @@ def _log_rows(weights: Path) -> pd.DataFrame:
     return pd.read_csv(log)
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_to_the_uninterrupted_weights_and_log(
     datasets_root: Path, tmp_path: Path
 ) -> None:
@@ -525,6 +527,7 @@ def _ablate_cmd(results: Path, weights: Path) -> list[str]:
             "--results-dir", str(results), "--weights-dir", str(weights), *TINY_TRAIN]
 
 
+@pytest.mark.slow
 def test_killed_ablation_reruns_only_what_is_missing(datasets_root: Path, tmp_path: Path) -> None:
     results, weights, cache = tmp_path / "results", tmp_path / "weights", tmp_path / "cache"
     env = {**_env(datasets_root), "SRBENCH_CACHE": str(cache)}
@@ -629,6 +632,7 @@ def _resume_cmd(run_dir: Path, plugin: Path) -> list[str]:
             "--resume", str(run_dir)]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_tables_of_an_uninterrupted_run(tmp_path: Path) -> None:
     """SIGKILL a run midway; ``run --resume`` evaluates only the missing rows, and the tables
     equal those of a run that was never interrupted (no duplicates, no lost rows)."""

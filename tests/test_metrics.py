@@ -264,3 +264,32 @@ def test_metrics_match_matlab_selfexsr_tables(datasets_root: Path, reference_roo
                 for key, fn in checks:
                     expected = float(mat[f"{key}_table"][i, 0])
                     assert fn(gt, out) == pytest.approx(expected, rel=1e-9), (dataset, name, key)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(72, 120), st.integers(72, 140), st.integers(0, 2**32 - 1))
+def test_a_reference_gives_the_same_bits_for_every_output(h: int, w: int, seed: int) -> None:
+    """The reference-side work kept in a Reference changes no bit of any metric, for the
+    first output and for every later one (the ground truth itself included)."""
+    rng = np.random.default_rng(seed)
+    ref = rng.integers(0, 256, (h, w)).astype(np.uint8)
+    outputs = [np.clip(ref + rng.normal(0, sd, ref.shape), 0, 255).astype(np.uint8)
+               for sd in (3, 12)] + [ref]
+    reference = metrics.Reference(ref)
+    for out in outputs:
+        for fn in (psnr, ssim, ifc):
+            assert fn(reference, out) == fn(ref, out), fn.__name__
+    with pytest.raises(ValueError, match="differ"):
+        ssim(reference, ref[:-1])
+
+
+def test_a_reference_computes_its_side_once() -> None:
+    ref = np.random.default_rng(1).integers(0, 256, (90, 100)).astype(np.uint8)
+    reference = metrics.Reference(ref)
+    ifc(reference, ref)
+    ssim(reference, ref)
+    subbands, stripes = reference.ifc_subbands(), reference.ssim_stripes()
+    ifc(reference, 255 - ref)
+    ssim(reference, 255 - ref)
+    assert reference.ifc_subbands() is subbands and reference.ssim_stripes() is stripes
+    assert len(subbands) == 8
