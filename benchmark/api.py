@@ -328,8 +328,8 @@ def run(
                      save_images=save_images)
     meta.update(state="complete", wall_seconds=time.perf_counter() - wall_start,
                 stage_seconds=dict(times.seconds),
-                metric_seconds_by_method=dict(times.metric_seconds), evaluations=len(rows) - len(done_rows),
-                resumed_rows=len(done_rows))
+                metric_seconds_by_method=dict(times.metric_seconds),
+                evaluations=len(rows) - len(done_rows), resumed_rows=len(done_rows))
     if run_dir is not None:
         summary = results.write_run(run_dir, rows, meta)
     else:

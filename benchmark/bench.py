@@ -146,7 +146,7 @@ def _data_root(args: argparse.Namespace) -> Path:
 
 # ------------------------------------------------------------------------------- eval
 def run_eval(args: argparse.Namespace) -> dict[str, Any]:
-    """Bicubic Table 2 + IFC cold then warm, PSNR + SSIM warm, and the shared-reference run."""
+    """Bicubic Table 2 + IFC cold then warm, PSNR + SSIM cold, and the shared-reference run."""
     sets, scales = (("set5",), (2,)) if args.quick else (TABLE2_SETS, TABLE2_SCALES)
     root = _data_root(args)
     runs: dict[str, Any] = {}

@@ -642,25 +642,9 @@ def prepare_gt_lr(img_uint8: np.ndarray, scale: int) -> tuple[np.ndarray, np.nda
 def prepare_pair(img_uint8: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth and bicubic input of one test image (docs/protocol.md steps 1-3).
 
-    Parameters
-    ----------
-    img_uint8 : ndarray of uint8, shape (H, W, 3) or (H, W)
-        As returned by :func:`read_image`.
-    scale : int
-        SR factor s >= 1.
-
-    Returns
-    -------
-    gt : ndarray of float64, shape (H - H % s, W - W % s)
-        ``modcrop(rgb2y(img), s) / 255``, in [0, 1].
-    ilr : ndarray of float64, same shape as ``gt``
-        ``imresize(imresize(gt, 1/s), output_shape=gt.shape)``; the LR image is not
-        quantised, and ILR is not clipped (it can leave [0, 1] slightly).
-
-    Raises
-    ------
-    ValueError
-        As :func:`prepare_gt_lr`.
+    Parameters, ``gt`` and errors as :func:`prepare_gt_lr`; the second result is the ILR,
+    float64 of ``gt``'s shape: ``imresize(lr, output_shape=gt.shape)``, not clipped (it can
+    leave [0, 1] slightly).
     """
     gt, lr = prepare_gt_lr(img_uint8, scale)
     return gt, imresize(lr, output_shape=gt.shape)

@@ -520,7 +520,8 @@ def _subband_information(ref: _SubbandReference, yn: np.ndarray) -> float:
         sums = (_window_sums(p, q, win, chunk.rows, ref.cols)
                 for p, q in ((yn, None), (y, yn), (yn, yn)))
         g, vv = _channel_params(chunk, *sums, win)
-        snr = np.multiply.outer(g * g * chunk.ss, ref.lam)  # MATLAB order: g.*g.*ss.*lambda(j)./(...)
+        # MATLAB order: g.*g.*ss.*lambda(j)./(...)
+        snr = np.multiply.outer(g * g * chunk.ss, ref.lam)
         snr /= (vv + _IFC_SIGMA)[..., None]
         snr += 1
         total += float(np.sum(np.log2(snr, out=snr)))

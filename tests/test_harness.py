@@ -95,8 +95,9 @@ def test_methods_of_a_run_share_the_reference_side_and_score_as_alone(
     spec = dataclasses.replace(registry.get_method("bicubic"), name="sharpened")
     device = harness.resolve_device("cpu")
     times = harness.StageTimes()
-    together = harness.evaluate([_bicubic_run(), harness.MethodRun(spec, {}, _Sharpen())], pairs, device=device, jobs=1,
-                                progress=False, times=times, chunk=3)
+    together = harness.evaluate([_bicubic_run(), harness.MethodRun(spec, {}, _Sharpen())],
+                                pairs, device=device, jobs=1, progress=False, times=times,
+                                chunk=3)
     alone = [row for run in (_bicubic_run(), harness.MethodRun(spec, {}, _Sharpen()))
              for row in harness.evaluate(
         [run], pairs, device=device, jobs=1, progress=False)]
