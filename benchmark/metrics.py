@@ -61,19 +61,22 @@ class Reference:
 
     def __init__(self, ref: np.ndarray) -> None:
         self.image = _image(ref)
-        self._ssim: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._ssim: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
         self._ifc: list[_SubbandReference] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.image.shape  # type: ignore[return-value]
 
-    def ssim_stripes(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per SSIM stripe: the local mean and the local mean of the square of the reference."""
+    def ssim_stripe(self, index: int, top: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """The local mean and the local mean of the square of the reference on SSIM stripe
+        ``index`` (input rows ``top:stop``), computed on first use. Stripe by stripe, so that
+        the first output's SSIM finds the reference side still in cache."""
         if self._ssim is None:
-            self._ssim = [_ssim_reference_stripe(self.image[top:stop])
-                          for top, stop in _ssim_stripes(self.shape)]
-        return self._ssim
+            self._ssim = {}
+        if index not in self._ssim:
+            self._ssim[index] = _ssim_reference_stripe(self.image[top:stop])
+        return self._ssim[index]
 
     def ifc_subbands(self) -> list[_SubbandReference]:
         """The 8 subbands IFC uses, finest first, with their reference statistics."""
@@ -219,8 +222,12 @@ def ssim(ref: ImageOrReference, out: np.ndarray) -> float:
         )
         return float("nan")
     total = 0.0
-    stats = reference.ssim_stripes()
-    for (top, stop), (mu1, mean_a2) in zip(_ssim_stripes(reference.shape), stats):
+    # Kept only for a Reference the caller holds: for a plain array each stripe's statistics
+    # are freed after use, so the next stripe's land on the same (cached, mapped) memory.
+    keep = isinstance(ref, Reference)
+    for index, (top, stop) in enumerate(_ssim_stripes(reference.shape)):
+        mu1, mean_a2 = (reference.ssim_stripe(index, top, stop) if keep
+                        else _ssim_reference_stripe(a[top:stop]))
         total += _ssim_map_sum(a[top:stop], b[top:stop], mu1, mean_a2)
     halo = _SSIM_SIZE - 1
     return float(total / ((a.shape[0] - halo) * (a.shape[1] - halo)))

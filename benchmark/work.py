@@ -126,11 +126,14 @@ def score_outputs(gt: np.ndarray, outputs: list[np.ndarray], scale: int,
     """
     _one_thread_per_task()
     with freed_memory_kept():  # the metrics' large float64 temporaries reuse their pages
-        ref = metrics.Reference(imaging.shave(gt, scale))
+        shaved = imaging.shave(gt, scale)
+        # One output gains nothing from keeping the reference side, and keeping it costs
+        # fresh memory per SSIM stripe.
+        ref = metrics.Reference(shaved) if len(outputs) > 1 else shaved
         return [_score_one(ref, imaging.shave(sr, scale), names) for sr in outputs]
 
 
-def _score_one(ref: metrics.Reference, out: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
+def _score_one(ref: metrics.ImageOrReference, out: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
     values: dict[str, float] = {}
     for name in METRICS:
         if name not in names:
