@@ -211,7 +211,7 @@ class TapSumConv(nn.Module):
         self.mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        planes = F.pad(_pointwise(x, self.weight).contiguous(), self.pad, mode=self.mode)
+        planes = _pad(_pointwise(x, self.weight).contiguous(), self.pad, self.mode)
         kh, kw = self.kernel
         h, w = planes.shape[-2] - kh + 1, planes.shape[-1] - kw + 1
         out = planes[:, :1, :h, :w].clone()
@@ -221,6 +221,23 @@ class TapSumConv(nn.Module):
         if self.bias is not None:
             out += self.bias.view(1, -1, 1, 1)
         return out
+
+
+def _pad(x: torch.Tensor, pad: tuple[int, int, int, int], mode: str) -> torch.Tensor:
+    """``F.pad(x, pad, mode)`` of an NCHW tensor; replicate padding by five block copies
+    (the same values: copies), as PyTorch's CPU replication kernel ran ~8 ms on 25 planes of
+    288 x 288 that these copies fill in under 1 ms."""
+    if mode != "replicate" or _compiling():
+        return F.pad(x, pad, mode=mode)
+    left, right, top, bottom = pad
+    h, w = x.shape[-2:]
+    out = x.new_empty((*x.shape[:-2], h + top + bottom, w + left + right))
+    out[..., top:top + h, left:left + w] = x
+    out[..., :top, left:left + w] = x[..., :1, :]
+    out[..., top + h:, left:left + w] = x[..., -1:, :]
+    out[..., :, :left] = out[..., :, left:left + 1]
+    out[..., :, left + w:] = out[..., :, left + w - 1:left + w]
+    return out
 
 
 def _faster_conv(conv: nn.Module) -> nn.Module | None:

@@ -12,12 +12,15 @@ import functools
 import sys
 from typing import Iterator
 
-__all__ = ["freed_memory_kept"]
+__all__ = ["WORKER_FREE_HEAP", "freed_memory_kept", "keep_freed_memory"]
 
 #: glibc's mallopt parameters (<malloc.h>): their values within a block and glibc's defaults.
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 _WITHIN = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 1 << 30))
 _DEFAULTS = ((_M_MMAP_MAX, 65536), (_M_TRIM_THRESHOLD, 128 * 1024))
+#: Free heap a worker process keeps (:func:`keep_freed_memory`): a few images' metric
+#: temporaries (a 1024 x 680 float64 plane is 5.6 MB).
+WORKER_FREE_HEAP = 256 << 20
 _depth = 0  # freed_memory_kept blocks now open (only the outermost one sets anything)
 
 
@@ -63,3 +66,19 @@ def freed_memory_kept() -> Iterator[None]:
             for option, value in _DEFAULTS:
                 libc.mallopt(option, value)
             libc.malloc_trim(0)
+
+
+def keep_freed_memory(free_heap: int = WORKER_FREE_HEAP) -> None:
+    """From now on this process reuses freed heap memory and keeps up to ``free_heap`` bytes
+    of it: for a worker that does the same bounded work task after task.
+
+    A :func:`freed_memory_kept` block per task would hand the heap back after every image, and
+    once ``mallopt`` is called glibc no longer raises its mmap threshold by itself, so the
+    next task faults all its pages in again: with a block per task a warm bicubic Table 2 + IFC
+    run took 38.2-41.8 s against 34.0-37.6 s of the code before the blocks (same sitting).
+    Does nothing without glibc; a later :func:`freed_memory_kept` block restores the defaults.
+    """
+    libc = _glibc()
+    if libc is not None and _depth == 0:
+        libc.mallopt(_M_MMAP_MAX, 0)
+        libc.mallopt(_M_TRIM_THRESHOLD, free_heap)

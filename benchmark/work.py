@@ -19,19 +19,29 @@ import numpy as np
 
 from benchmark import PROTOCOL, extmetrics, imaging, metrics
 from benchmark.data import ImageRef
-from benchmark.memory import freed_memory_kept
+from benchmark.memory import keep_freed_memory
 
 METRICS = ("psnr", "ssim", "ifc")
 #: A process pool pays for its start-up only with at least this many tasks per worker.
 MIN_TASKS_PER_WORKER = 8
 
 
-def _one_thread_per_task() -> None:
-    """OpenCV's own threads for one filter: slower than one thread on the filter sizes of the
+_memory_kept = False  # keep_freed_memory() called in this process
+
+
+def _task_setup() -> None:
+    """One OpenCV thread per task, and freed memory kept for the next task.
+
+    OpenCV's own threads for one filter are slower than one thread on the filter sizes of the
     metrics (3.7 vs 3.1 ms for a 7x7 float64 filter of a 676x1020 subband, idle 2-core
-    machine), and they oversubscribe the cores the workers already fill."""
+    machine), and they oversubscribe the cores the workers already fill.
+    """
     if cv2.getNumThreads() != 1:
         cv2.setNumThreads(1)
+    global _memory_kept
+    if not _memory_kept:  # once per process: the metrics' float64 temporaries reuse pages
+        keep_freed_memory()
+        _memory_kept = True
 
 
 def pool_jobs(jobs: int, tasks: int) -> int:
@@ -80,9 +90,8 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 def prepare_one(ref: ImageRef, scales: list[int], cache_dir: Path) -> tuple[dict[int, str | None], float]:
     """Worker: compute and cache GT/LR of one image at every scale. Returns errors and seconds."""
     start = time.perf_counter()
-    _one_thread_per_task()
-    with freed_memory_kept():
-        errors = _prepare_scales(ref, scales, cache_dir)
+    _task_setup()
+    errors = _prepare_scales(ref, scales, cache_dir)
     return errors, time.perf_counter() - start
 
 
@@ -124,13 +133,12 @@ def score_outputs(gt: np.ndarray, outputs: list[np.ndarray], scale: int,
     and charged to the first output's ``<metric>_seconds``; the values are those of
     :func:`score` to the last bit.
     """
-    _one_thread_per_task()
-    with freed_memory_kept():  # the metrics' large float64 temporaries reuse their pages
-        shaved = imaging.shave(gt, scale)
-        # One output gains nothing from keeping the reference side, and keeping it costs
-        # fresh memory per SSIM stripe.
-        ref = metrics.Reference(shaved) if len(outputs) > 1 else shaved
-        return [_score_one(ref, imaging.shave(sr, scale), names) for sr in outputs]
+    _task_setup()
+    shaved = imaging.shave(gt, scale)
+    # One output gains nothing from keeping the reference side, and keeping it costs
+    # fresh memory per SSIM stripe.
+    ref = metrics.Reference(shaved) if len(outputs) > 1 else shaved
+    return [_score_one(ref, imaging.shave(sr, scale), names) for sr in outputs]
 
 
 def _score_one(ref: metrics.ImageOrReference, out: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:

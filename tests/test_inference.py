@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import benchmark
 from benchmark import data, harness, inference, registry, sources
@@ -108,3 +109,10 @@ def test_set5_x2_psnr_of_the_inference_path_equals_eager(
     assert chosen["srcnn_915"] > chosen["bicubic"] + 2  # the published model, really
     for name in chosen:
         assert abs(chosen[name] - eager[name]) <= 0.001, (name, chosen[name], eager[name])
+
+
+@pytest.mark.parametrize("pad", [(4, 4, 4, 4), (2, 1, 0, 3)])
+def test_replicate_padding_by_block_copies_is_torchs(pad: tuple[int, int, int, int]) -> None:
+    x = torch.rand(1, 25, 17, 23)
+    assert torch.equal(inference._pad(x, pad, "replicate"), F.pad(x, pad, mode="replicate"))
+    assert torch.equal(inference._pad(x, pad, "constant"), F.pad(x, pad))
