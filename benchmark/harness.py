@@ -236,9 +236,10 @@ def evaluate(
     Work goes dataset by dataset and scale by scale, ``chunk`` images at a time, every method
     within each chunk, so that the small sets finish first and an image's ILR and the
     reference side of its metrics are computed once for all methods; ``on_rows`` receives
-    the rows of each method on each finished chunk (a run writes them at once, so a kill
-    loses at most one chunk), and pairs whose ``row_key`` is in ``done`` (a resumed run) are
-    not evaluated again. A run only sees the scales it ``serves``.
+    the rows of each method on each finished chunk (a run writes them at once; a chunk is
+    scored while the next is forwarded, so a kill loses at most two chunks), and pairs whose
+    ``row_key`` is in ``done`` (a resumed run) are not evaluated again. A run only sees the
+    scales it ``serves``.
     """
     times = times or StageTimes()
     rows: list[dict[str, Any]] = []
@@ -247,30 +248,42 @@ def evaluate(
     # One pool size for the whole run: once started its warm workers serve every chunk, so
     # whether a pool pays is decided by all the images to score, not by one small set.
     workers = pool_jobs(jobs, sum(1 for p in pairs if not p.error))
+    scorer = _Scorer(metric_names, workers)
+    pending: _Chunk | None = None
     for (_, scale), group in _groups(pairs).items():
         serving = [run for run in runs if run.serves(scale)]
         for start in range(0, len(group), chunk):
             todo = [[p for p in group[start:start + chunk]
                      if (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
                     for run in serving]
-            with freed_memory_kept():  # the chunk's ILRs and outputs reuse their pages
-                done_chunk = _evaluate_chunk(serving, todo, metric_names, device, workers,
-                                             times, progress, on_output)
-            for new in done_chunk:
-                rows.extend(new)
-                if on_rows is not None and new:
-                    on_rows(new)
+            with freed_memory_kept():  # the chunk's ILRs reuse their pages
+                forwarded = _forward_chunk(serving, todo, device, times, progress)
+            scorer.submit(forwarded)
+            # The previous chunk was scored while this one was forwarded: finish it now.
+            if pending is not None:
+                rows.extend(_finish(pending, metric_names, device, times, progress,
+                                    on_output, on_rows))
+            pending = forwarded
+    if pending is not None:
+        rows.extend(_finish(pending, metric_names, device, times, progress, on_output, on_rows))
     return rows
 
 
-def _evaluate_chunk(
-    runs: list[MethodRun], todo: list[list[Pair]], metric_names: tuple[str, ...],
-    device: torch.device, workers: int, times: StageTimes, progress: bool,
-    on_output: Callable[[MethodRun, Pair, np.ndarray], None] | None,
-) -> list[list[dict[str, Any]]]:
-    """Forward each method on its pairs (``todo[i]`` for ``runs[i]``) of one (dataset, scale)
-    chunk, then score all outputs of an image in one task on ``workers`` processes. Returns
-    each method's rows."""
+@dataclass
+class _Chunk:
+    """One chunk's outputs of each method (``outputs[i]`` of ``runs[i]``) and the scoring
+    tasks of its images: one per image, with every method's output of it."""
+
+    runs: list[MethodRun]
+    outputs: list[list[tuple[Pair, np.ndarray | None, float, str]]]
+    tasks: list[tuple[Pair, list[tuple[int, np.ndarray]]]]
+    scores: list[Any] = field(default_factory=list)  # per task: its result, or its future
+
+
+def _forward_chunk(runs: list[MethodRun], todo: list[list[Pair]], device: torch.device,
+                   times: StageTimes, progress: bool) -> _Chunk:
+    """Forward each method on its pairs (``todo[i]`` for ``runs[i]``) of one chunk; an
+    image's ILR is made once for all methods."""
     ilrs: dict[int, np.ndarray] = {}
 
     def ilr_of(pair: Pair) -> np.ndarray:
@@ -280,41 +293,62 @@ def _evaluate_chunk(
 
     outputs = [list(_forward_all(run, pairs, ilr_of, device, times, progress))
                for run, pairs in zip(runs, todo)]
-    ilrs.clear()
     by_pair: dict[int, tuple[Pair, list[tuple[int, np.ndarray]]]] = {}
     for index, results in enumerate(outputs):
         for pair, sr, _, status in results:
             if status == "ok":
                 by_pair.setdefault(id(pair), (pair, []))[1].append((index, sr))
-    scores = _score_pairs(list(by_pair.values()), metric_names, workers, progress)
-    for pair, srs in by_pair.values():
-        for index, sr in srs:
-            times.add_method(runs[index].spec.name, scores[index, id(pair)])
-            if on_output is not None:
-                on_output(runs[index], pair, sr)
-    return [_rows(run, results, {k[1]: v for k, v in scores.items() if k[0] == index},
-                  metric_names, device, times)
-            for index, (run, results) in enumerate(zip(runs, outputs))]
+    return _Chunk(runs, outputs, list(by_pair.values()))
 
 
-def _score_pairs(
-    tasks: list[tuple[Pair, list[tuple[int, np.ndarray]]]], metric_names: tuple[str, ...],
-    workers: int, progress: bool,
-) -> dict[tuple[int, int], dict[str, float]]:
-    """Scores keyed by (run index, id(pair)): one worker task per image, all its outputs."""
-    if not tasks:
-        return {}
-    scored = Parallel(n_jobs=workers, return_as="generator")(
-        delayed(score_outputs)(np.load(pair.gt_path), [sr for _, sr in srs], pair.scale,
-                               metric_names)
-        for pair, srs in tasks
-    )
+class _Scorer:
+    """Scores chunks on ``workers`` processes (in this one for 1) without waiting for them,
+    so that the next chunk is forwarded while its workers score this one."""
+
+    def __init__(self, metric_names: tuple[str, ...], workers: int) -> None:
+        self.metric_names = metric_names
+        self.executor = _executor(workers) if workers > 1 else None
+
+    def submit(self, chunk: _Chunk) -> None:
+        for pair, srs in chunk.tasks:
+            args = (np.load(pair.gt_path), [sr for _, sr in srs], pair.scale, self.metric_names)
+            chunk.scores.append(score_outputs(*args) if self.executor is None
+                                else self.executor.submit(score_outputs, *args))
+
+
+def _executor(workers: int) -> Any:
+    """loky's reusable executor (joblib's process backend) with ``workers`` processes, each
+    limited to one BLAS/OpenMP thread as joblib's ``Parallel`` limits its workers."""
+    from joblib.externals.loky import get_reusable_executor
+
+    one = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                  "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
+    return get_reusable_executor(max_workers=workers, env=one)
+
+
+def _finish(chunk: _Chunk, metric_names: tuple[str, ...], device: torch.device,
+            times: StageTimes, progress: bool,
+            on_output: Callable[[MethodRun, Pair, np.ndarray], None] | None,
+            on_rows: Callable[[list[dict[str, Any]]], None] | None) -> list[dict[str, Any]]:
+    """Wait for a chunk's scores; hand each method's rows to ``on_rows``. Returns the rows."""
     scores: dict[tuple[int, int], dict[str, float]] = {}
-    for (pair, srs), values in progress_bar(zip(tasks, scored), total=len(tasks),
-                                            desc="score", show=progress, leave=False):
-        for (index, _), v in zip(srs, values):
+    for (pair, srs), result in progress_bar(zip(chunk.tasks, chunk.scores),
+                                            total=len(chunk.tasks), desc="score",
+                                            show=progress, leave=False):
+        values = result if isinstance(result, list) else result.result()
+        for (index, sr), v in zip(srs, values):
             scores[index, id(pair)] = v
-    return scores
+            times.add_method(chunk.runs[index].spec.name, v)
+            if on_output is not None:
+                on_output(chunk.runs[index], pair, sr)
+    rows: list[dict[str, Any]] = []
+    for index, (run, results) in enumerate(zip(chunk.runs, chunk.outputs)):
+        new = _rows(run, results, {k[1]: v for k, v in scores.items() if k[0] == index},
+                    metric_names, device, times)
+        rows.extend(new)
+        if on_rows is not None and new:
+            on_rows(new)
+    return rows
 
 
 def _rows(run: MethodRun, outputs: list[tuple[Pair, np.ndarray | None, float, str]],

@@ -141,7 +141,8 @@ def score_outputs(gt: np.ndarray, outputs: list[np.ndarray], scale: int,
     return [_score_one(ref, imaging.shave(sr, scale), names) for sr in outputs]
 
 
-def _score_one(ref: metrics.ImageOrReference, out: np.ndarray, names: tuple[str, ...]) -> dict[str, float]:
+def _score_one(ref: metrics.ImageOrReference, out: np.ndarray,
+               names: tuple[str, ...]) -> dict[str, float]:
     values: dict[str, float] = {}
     for name in METRICS:
         if name not in names:
