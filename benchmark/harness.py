@@ -17,6 +17,7 @@ its resolved config, a built model and a label for its weights).
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -317,13 +318,16 @@ class _Scorer:
 
 
 def _executor(workers: int) -> Any:
-    """loky's reusable executor (joblib's process backend) with ``workers`` processes, each
-    limited to one BLAS/OpenMP thread as joblib's ``Parallel`` limits its workers."""
-    from joblib.externals.loky import get_reusable_executor
+    """joblib's process executor with ``workers`` processes, set up as ``Parallel`` sets up
+    its own (each worker limited to ``cores / workers`` BLAS/OpenMP threads, 300 s idle
+    timeout), so that the two share one set of warm workers."""
+    from joblib import cpu_count
+    from joblib._parallel_backends import LokyBackend
+    from joblib.executor import get_memmapping_executor
 
-    one = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                  "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")}
-    return get_reusable_executor(max_workers=workers, env=one)
+    threads = str(max(cpu_count() // workers, 1))
+    env = {var: os.environ.get(var, threads) for var in LokyBackend.MAX_NUM_THREADS_VARS}
+    return get_memmapping_executor(workers, timeout=300, env=env)
 
 
 def _finish(chunk: _Chunk, metric_names: tuple[str, ...], device: torch.device,

@@ -154,7 +154,8 @@ def _score_one(ref: metrics.ImageOrReference, out: np.ndarray,
             values[name] = float(getattr(metrics, name)(ref, out))
         values[f"{name}_seconds"] = time.perf_counter() - start
     for name in extended_names(names):
-        values[name] = extmetrics.compute(name, ref.image, out)
+        image = ref.image if isinstance(ref, metrics.Reference) else ref
+        values[name] = extmetrics.compute(name, image, out)
     return values
 
 
