@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    root = Path(os.environ.get("SRBENCH_DATA", "datasets"))
+    root = Path(os.environ.get("SRBENCH_DATA", "datasets")).resolve()
     here = Path(__file__).resolve().parents[1]
     trees = {"before": args.before.resolve(), "after": here}
     out: dict[str, Any] = {"commits": {k: _commit(v) for k, v in trees.items()}, "rounds": []}
