@@ -318,16 +318,18 @@ class _Scorer:
 
 
 def _executor(workers: int) -> Any:
-    """joblib's process executor with ``workers`` processes, set up as ``Parallel`` sets up
-    its own (each worker limited to ``cores / workers`` BLAS/OpenMP threads, 300 s idle
-    timeout), so that the two share one set of warm workers."""
+    """joblib's process executor with ``workers`` processes, each limited to ``cores /
+    workers`` BLAS/OpenMP threads as ``Parallel`` limits its own (a ``Parallel`` call after
+    it, e.g. the next run's preparation, may restart the workers with its own settings)."""
     from joblib import cpu_count
     from joblib._parallel_backends import LokyBackend
     from joblib.executor import get_memmapping_executor
 
     threads = str(max(cpu_count() // workers, 1))
     env = {var: os.environ.get(var, threads) for var in LokyBackend.MAX_NUM_THREADS_VARS}
-    return get_memmapping_executor(workers, timeout=300, env=env)
+    # No memmapping (max_nbytes=None): an image's uint8 arrays are small to pickle, and
+    # memmapped task arguments outside a Parallel call are never cleaned up.
+    return get_memmapping_executor(workers, timeout=300, env=env, max_nbytes=None)
 
 
 def _finish(chunk: _Chunk, metric_names: tuple[str, ...], device: torch.device,
