@@ -45,6 +45,9 @@ def _commit(tree: Path) -> str:
 def _round(bench: ModuleType, root: Path) -> dict[str, Any]:
     row = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # ``python -m`` puts the working directory first on sys.path: run where no
+        # checkout is, so that each run imports the checkout its bench.py names.
+        os.chdir(tmp)
         for label, metrics, cache in RUNS:
             row[label] = bench._run_table(root, ("bicubic",), SETS, SCALES, metrics, 2, Path(tmp),
                                           "--cache-dir", str(Path(tmp) / cache))
@@ -57,6 +60,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    args.out = args.out.resolve()
     root = Path(os.environ.get("SRBENCH_DATA", "datasets")).resolve()
     here = Path(__file__).resolve().parents[1]
     trees = {"before": args.before.resolve(), "after": here}
