@@ -53,14 +53,19 @@ class Reference:
     ----------
     ref : ndarray, shape (H, W)
         The reference (ground truth) on the 0-255 scale, uint8 or float.
+    keep_ssim : bool, default True
+        Keep SSIM's per-stripe statistics for the next output. For a single output, False:
+        each stripe's statistics are then freed after use, so the next stripe's land on the
+        same (cached, mapped) memory.
 
     Pass it to :func:`psnr`, :func:`ssim` or :func:`ifc` in place of the reference image to
     score several outputs against it: the results are the same bits as with the array, and
     the second and later outputs pay only their own side of SSIM and IFC.
     """
 
-    def __init__(self, ref: np.ndarray) -> None:
+    def __init__(self, ref: np.ndarray, keep_ssim: bool = True) -> None:
         self.image = _image(ref)
+        self.keep_ssim = keep_ssim
         self._ssim: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
         self._ifc: list[_SubbandReference] | None = None
 
@@ -72,6 +77,8 @@ class Reference:
         """The local mean and the local mean of the square of the reference on SSIM stripe
         ``index`` (input rows ``top:stop``), computed on first use. Stripe by stripe, so that
         the first output's SSIM finds the reference side still in cache."""
+        if not self.keep_ssim:
+            return _ssim_reference_stripe(self.image[top:stop])
         if self._ssim is None:
             self._ssim = {}
         if index not in self._ssim:
@@ -91,7 +98,7 @@ ImageOrReference = Union[np.ndarray, Reference]
 
 
 def _pair(ref: ImageOrReference, out: np.ndarray) -> tuple[Reference, np.ndarray]:
-    reference = ref if isinstance(ref, Reference) else Reference(ref)
+    reference = ref if isinstance(ref, Reference) else Reference(ref, keep_ssim=False)
     b = _image(out)
     if reference.shape != b.shape:
         raise ValueError(f"image shapes differ: {reference.shape} vs {b.shape}")
@@ -222,12 +229,8 @@ def ssim(ref: ImageOrReference, out: np.ndarray) -> float:
         )
         return float("nan")
     total = 0.0
-    # Kept only for a Reference the caller holds: for a plain array each stripe's statistics
-    # are freed after use, so the next stripe's land on the same (cached, mapped) memory.
-    keep = isinstance(ref, Reference)
     for index, (top, stop) in enumerate(_ssim_stripes(reference.shape)):
-        mu1, mean_a2 = (reference.ssim_stripe(index, top, stop) if keep
-                        else _ssim_reference_stripe(a[top:stop]))
+        mu1, mean_a2 = reference.ssim_stripe(index, top, stop)
         total += _ssim_map_sum(a[top:stop], b[top:stop], mu1, mean_a2)
     halo = _SSIM_SIZE - 1
     return float(total / ((a.shape[0] - halo) * (a.shape[1] - halo)))

@@ -134,14 +134,13 @@ def score_outputs(gt: np.ndarray, outputs: list[np.ndarray], scale: int,
     :func:`score` to the last bit.
     """
     _task_setup()
-    shaved = imaging.shave(gt, scale)
-    # One output gains nothing from keeping the reference side, and keeping it costs
-    # fresh memory per SSIM stripe.
-    ref = metrics.Reference(shaved) if len(outputs) > 1 else shaved
+    # One output gains nothing from keeping SSIM's stripes, and keeping them costs fresh
+    # memory per stripe.
+    ref = metrics.Reference(imaging.shave(gt, scale), keep_ssim=len(outputs) > 1)
     return [_score_one(ref, imaging.shave(sr, scale), names) for sr in outputs]
 
 
-def _score_one(ref: metrics.ImageOrReference, out: np.ndarray,
+def _score_one(ref: metrics.Reference, out: np.ndarray,
                names: tuple[str, ...]) -> dict[str, float]:
     values: dict[str, float] = {}
     for name in METRICS:
@@ -154,8 +153,7 @@ def _score_one(ref: metrics.ImageOrReference, out: np.ndarray,
             values[name] = float(getattr(metrics, name)(ref, out))
         values[f"{name}_seconds"] = time.perf_counter() - start
     for name in extended_names(names):
-        image = ref.image if isinstance(ref, metrics.Reference) else ref
-        values[name] = extmetrics.compute(name, image, out)
+        values[name] = extmetrics.compute(name, ref.image, out)
     return values
 
 
