@@ -32,7 +32,8 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from benchmark import PROTOCOL, comparison, data, harness, registry, results, trainer, weights
+from benchmark import (PROTOCOL, comparison, data, harness, interrupts, registry, results,
+                       trainer, weights)
 from methods import drrn_paper
 
 # ----------------------------------------------------------------------------- the studies
@@ -482,6 +483,7 @@ def run_ablation(
         "device": device, "wall_seconds": time.perf_counter() - wall,
         "evaluations": len(table),
     }
-    results.write_run(run_dir, table.to_dict("records"), meta)
-    results.atomic_write_csv(run_dir / "ablation.csv", summary)
+    with interrupts.held():  # ablation.csv marks a finished study: never without its rows
+        results.write_run(run_dir, table.to_dict("records"), meta)
+        results.atomic_write_csv(run_dir / "ablation.csv", summary)
     return run_dir, summary, counts

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from benchmark import PROTOCOL
+from benchmark import PROTOCOL, interrupts
 from benchmark.registry import get_method
 
 #: Columns of ``per_image.csv`` in order (extra columns may follow).
@@ -173,22 +173,41 @@ class RunStamp:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    atomic_write_files({path: text})
+
+
+def atomic_write_files(texts: Mapping[Path, str]) -> None:
+    """Write each text to a temporary file beside its path, then rename them all, in order.
+
+    Every file is complete on disk before the first rename, so the files change together
+    but for the instants between renames (a SIGKILL there leaves the earlier ones new).
+    """
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        for path, text in texts.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def atomic_write_csv(path: Path, frame: pd.DataFrame) -> None:
     """Write ``frame`` as CSV atomically (full float precision)."""
-    atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(path, csv_text(frame))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as the CSV text of every table written here (full float precision)."""
+    return frame.to_csv(index=False, float_format="%.10g")
 
 
 def new_run_dir(results_dir: Path, label: str = "run") -> tuple[str, Path]:
@@ -347,7 +366,9 @@ def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any
 
     ``run.json`` gains ``metric_labels`` (name -> :func:`benchmark.extmetrics.label`) when the
     rows hold sewar metrics: the CSV columns are bare names, a CSV has no place for a label;
-    and ``environment`` (:func:`environment`) unless ``meta`` has it.
+    and ``environment`` (:func:`environment`) unless ``meta`` has it. Ctrl-C is held until
+    the three are in place; they are renamed together (:func:`atomic_write_files`),
+    ``per_image.csv`` last, so that a folder never holds one without the other two.
     """
     per_image = per_image_frame(rows)
     summary = summarize(per_image)
@@ -356,10 +377,13 @@ def write_run(run_dir: Path, rows: Iterable[dict[str, Any]], meta: dict[str, Any
         from benchmark.extmetrics import label
 
         meta = {**meta, "metric_labels": {name: label(name) for name in extended}}
-    atomic_write_csv(run_dir / "per_image.csv", per_image)
-    atomic_write_csv(run_dir / "summary.csv", summary)
     meta = {**meta, "environment": meta.get("environment") or environment()}
-    atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2, default=str) + "\n")
+    with interrupts.held():
+        atomic_write_files({
+            run_dir / "summary.csv": csv_text(summary),
+            run_dir / "run.json": json.dumps(meta, indent=2, default=str) + "\n",
+            run_dir / "per_image.csv": csv_text(per_image),
+        })
     return summary
 
 

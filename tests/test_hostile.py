@@ -426,6 +426,86 @@ def test_two_concurrent_runs_into_one_results_folder(datasets_root: Path, tmp_pa
     _check_intact(results, cache, 5)
 
 
+
+# Ctrl-C held over what must not be split (the subprocess tests above catch it only by chance).
+def test_a_held_ctrl_c_is_delivered_when_the_block_ends() -> None:
+    from benchmark import interrupts
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.held() as pressed:
+            assert not pressed()
+            signal.raise_signal(signal.SIGINT)
+            assert pressed()
+            reached_end = True
+    assert reached_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_held_ctrl_c_gives_way_to_the_blocks_own_error_and_keeps_an_ignored_sigint() -> None:
+    from benchmark import interrupts
+
+    with pytest.raises(ValueError):  # the block's own stop, not a second KeyboardInterrupt
+        with interrupts.held():
+            signal.raise_signal(signal.SIGINT)
+            raise ValueError("stop")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts.held():
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_a_run_folder_is_written_leaves_all_three_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark import results
+
+    real_fsync, calls = os.fsync, []
+
+    def fsync_then_ctrl_c(fd: int) -> None:  # Ctrl-C after the first file is on disk
+        real_fsync(fd)
+        calls.append(fd)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    rows = [{"method": "bicubic", "dataset": "Set5", "scale": 2, "image": f"im{i}",
+             "psnr": 30.0 + i, "status": "ok"} for i in range(5)]
+    monkeypatch.setattr(os, "fsync", fsync_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        results.write_run(tmp_path, rows, {"state": "running"})
+    assert len(calls) == 3
+    assert len(pd.read_csv(tmp_path / "per_image.csv")) == 5
+    assert len(pd.read_csv(tmp_path / "summary.csv")) == 1
+    assert json.loads((tmp_path / "run.json").read_text())["state"] == "running"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_last_training_iteration_finishes_the_model_then_stops(
+        datasets_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A press during the final validation was once dropped: the run went on to the end.
+    from benchmark import trainer
+    from benchmark.training import loop
+    from benchmark.weights import load_checkpoint
+
+    real_validate = loop.validate
+
+    def validate_then_ctrl_c(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "validate", validate_then_ctrl_c)
+    overrides = {"train_set": "set5", "scales": [2], "patch_size": 15, "stride": 15,
+                 "batch_size": 4, "log_every": 4, "ckpt_every": 4, "val_every": 0}
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train("srcnn_915", recipe="quick", overrides=overrides, iterations=8,
+                      device="cpu", data_root=datasets_root, out_dir=tmp_path, progress=False)
+    (final,) = [p for p in tmp_path.glob("*.safetensors") if ".partial." not in p.name]
+    assert load_checkpoint(final)[1]["finished"]
+    assert not list(tmp_path.glob("*.partial.*"))
+
 # Training and ablation: a killed job resumes from its checkpoint; nothing is lost or doubled.
 TINY_TRAIN = ["--set=train_set=set5", "--set=scales=[3]", "--set=patch_size=15",
               "--set=stride=15", "--set=batch_size=4", "--set=max_patches=64",

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from benchmark import PROTOCOL, data, distributed, harness, imaging, weights
+from benchmark import PROTOCOL, data, distributed, harness, imaging, interrupts, weights
 from benchmark.locations import default_weights_dir
 from benchmark.patches import augment, build_patch_bank
 from benchmark.progress import progress_bar
@@ -401,28 +401,6 @@ def _validation_run(plan: TrainPlan, model: nn.Module, device: torch.device) -> 
 
 
 # --------------------------------------------------------------------------------- the loop
-def _defer_sigint() -> tuple[Callable[[], bool], Callable[[], None]]:
-    """Hold Ctrl-C until the end of the current iteration; returns ("was it pressed?",
-    "restore the previous handler").
-
-    A KeyboardInterrupt raised between ``optimizer.step()`` and the iteration count (or
-    after the sampler drew a batch the model never saw) would save a state that resumes one
-    step off. Outside the main thread (joblib, Dask) signals cannot be caught: nothing changes.
-    """
-    import signal
-    import threading
-
-    pressed = [False]
-    if threading.current_thread() is not threading.main_thread():
-        return (lambda: False), (lambda: None)
-
-    def handler(signum: int, frame: Any) -> None:
-        pressed[0] = True
-
-    previous = signal.signal(signal.SIGINT, handler)
-    return (lambda: pressed[0]), (lambda: signal.signal(signal.SIGINT, previous))
-
-
 def _backward(run: _Run, x: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
     """Fresh gradients of the loss of one batch; returns the loss. A failing
     ``torch.compile`` falls back to eager for the rest of the run, with a warning."""
@@ -501,7 +479,9 @@ def _report(run: _Run, log: _CsvLog | None, bar: Any, lr_now: float,
 def _loop(run: _Run, stop_after: int | None, progress: bool) -> Path:
     """Iterate from the run's position to the plan's last iteration; returns the finished
     checkpoint, or the partial one at ``stop_after``. Ctrl-C is held to the end of the
-    iteration, which is saved as a partial checkpoint before KeyboardInterrupt goes on."""
+    iteration, which is saved as a partial checkpoint before KeyboardInterrupt goes on; one
+    during the last iteration (or its validation) lets the finished checkpoint be written
+    first."""
     p, ex, pos = run.plan.params, run.execution, run.position
     log = _CsvLog(run.files.log, pos.start) if run.ctx.is_main else None
     bar = progress_bar(total=p["iterations"], initial=pos.start,
@@ -509,36 +489,36 @@ def _loop(run: _Run, stop_after: int | None, progress: bool) -> Path:
                        show=progress, dynamic_ncols=True)
     pos.window.clock_from(pos.start)
     val_psnr: float | None = None
-    stop_requested, restore_sigint = _defer_sigint()
-    try:
-        for it in range(pos.start, p["iterations"]):
-            logging = (it + 1) % ex["log_every"] == 0 or it + 1 == p["iterations"]
-            lr_now, grad_norm = _step(run, it, measure_norm=logging)
-            pos.done = it + 1
-            bar.update(1)
-            validating = pos.done == p["iterations"] or (
-                ex["val_every"] > 0 and pos.done % ex["val_every"] == 0)
-            if logging or validating:
-                val_psnr = _report(run, log, bar, lr_now, grad_norm, validating=validating)
-            if pos.done == p["iterations"]:
-                break
-            if stop_requested():
-                raise KeyboardInterrupt
-            if pos.done % ex["ckpt_every"] == 0 or pos.done == stop_after:
+    with interrupts.held() as stop_requested:  # a press in the last iteration: finish, then stop
+        try:
+            for it in range(pos.start, p["iterations"]):
+                logging = (it + 1) % ex["log_every"] == 0 or it + 1 == p["iterations"]
+                lr_now, grad_norm = _step(run, it, measure_norm=logging)
+                pos.done = it + 1
+                bar.update(1)
+                validating = pos.done == p["iterations"] or (
+                    ex["val_every"] > 0 and pos.done % ex["val_every"] == 0)
+                if logging or validating:
+                    val_psnr = _report(run, log, bar, lr_now, grad_norm, validating=validating)
+                if pos.done == p["iterations"]:
+                    break
+                if stop_requested():
+                    raise KeyboardInterrupt
+                if pos.done % ex["ckpt_every"] == 0 or pos.done == stop_after:
+                    _save(run, run.files.partial, finished=False)
+                    if pos.done == stop_after:
+                        return run.files.partial
+        except KeyboardInterrupt:
+            if pos.done > pos.start:
                 _save(run, run.files.partial, finished=False)
-                if pos.done == stop_after:
-                    return run.files.partial
-    except KeyboardInterrupt:
-        if pos.done > pos.start:
-            _save(run, run.files.partial, finished=False)
-            warnings.warn(f"interrupted at iteration {pos.done}; resume with the same arguments")
-        raise
-    finally:
-        restore_sigint()
-        bar.close()
-        if log is not None:
-            log.close()
-    return _finish(run, val_psnr)
+                warnings.warn(f"interrupted at iteration {pos.done}; "
+                              "resume with the same arguments")
+            raise
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+        return _finish(run, val_psnr)
 
 
 # ------------------------------------------------------------------------ train, find or train
