@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from benchmark import PROTOCOL, __version__, report_checks
+from benchmark import PROTOCOL, __version__, interrupts, report_checks
 from benchmark.report.browser import image_browser
 from benchmark.report.figures import make_figures, training_section
 from benchmark.report.load import Results, load_results, select_newest, summarize_variants
@@ -263,12 +263,13 @@ def build_report(
         for path in kept:  # the repository's reports/README.md stays
             shutil.copy2(path, tmp / path.name)
         old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
-            os.rename(out, old)
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with interrupts.held():  # a Ctrl-C between the renames would leave no report at all
+            if out.exists():
+                old = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
+                os.rename(out, old)
+            os.rename(tmp, out)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
