@@ -33,6 +33,8 @@ def held() -> Iterator[Callable[[], bool]]:
         presses.append(signum)
 
     previous = signal.signal(signal.SIGINT, record)
+    if previous is None:  # a handler set outside Python (an embedding host): Python's own
+        previous = signal.default_int_handler
     try:
         yield lambda: bool(presses)
     finally:
