@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from typing import Any
 from importlib.metadata import version
 
 import numpy as np
-from sewar import full_ref
 
 __all__ = ["EXTENDED", "LABEL", "NOT_OFFERED", "MSSSIM_MIN_SIDE", "compute", "label"]
 
@@ -44,11 +44,19 @@ MSSSIM_MIN_SIDE = 16 * 11  # 5 scales: four halvings, then the 11x11 window must
 _PEAK = 255.0
 
 
+def _full_ref() -> Any:
+    """sewar's metrics, imported on first use: sewar imports scipy.signal and scipy.stats
+    (0.6 s), which a scoring worker of the protocol's metrics alone never needs."""
+    from sewar import full_ref
+
+    return full_ref
+
+
 def _msssim(ref: np.ndarray, out: np.ndarray) -> float:
     if min(ref.shape) < MSSSIM_MIN_SIDE:
         raise ValueError(f"msssim needs a side of at least {MSSSIM_MIN_SIDE} px, got "
                          f"{ref.shape[0]}x{ref.shape[1]}")
-    return float(full_ref.msssim(ref, out, MAX=_PEAK))
+    return float(_full_ref().msssim(ref, out, MAX=_PEAK))
 
 
 def _vifp_fits(side: int) -> bool:
@@ -66,14 +74,14 @@ def _vifp_fits(side: int) -> bool:
 def _vifp(ref: np.ndarray, out: np.ndarray) -> float:
     if not _vifp_fits(min(ref.shape)):
         raise ValueError(f"vifp's 4 scales do not fit a {ref.shape[0]}x{ref.shape[1]} image")
-    return float(full_ref.vifp(ref, out))
+    return float(_full_ref().vifp(ref, out))
 
 
 #: Extended metric name -> ``f(reference, test)`` (``results.EXTENDED`` lists the same names) on float64 2-D planes on the 0-255 scale.
 EXTENDED: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "msssim": _msssim,
     "vifp": _vifp,
-    "scc": lambda ref, out: float(full_ref.scc(ref, out)),
+    "scc": lambda ref, out: float(_full_ref().scc(ref, out)),
 }
 
 

@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -180,27 +180,18 @@ def _model_call(run: MethodRun, device: torch.device) -> Callable[[torch.Tensor]
     return lambda x: forward_tiled(module, x, run.tile, overlap)
 
 
-def _forward_all(
-    run: MethodRun, pairs: list[Pair], ilr_of: Callable[[Pair], np.ndarray],
-    device: torch.device, times: StageTimes, progress: bool,
-) -> Iterator[tuple[Pair, np.ndarray | None, float, str]]:
-    """Forward every pair: yields (pair, uint8 SR or None, seconds, status)."""
-    warmed = run.warmed
-    for pair in progress_bar(pairs, desc=f"{run.spec.name}", show=progress, leave=False):
-        if pair.error:
-            yield pair, None, np.nan, f"skipped: {pair.error}"
-            continue
-        ilr = ilr_of(pair)
-        group = (pair.ref.dataset, pair.scale)
-        if group not in warmed:
-            forward(run, ilr, device)  # warm-up: allocator, kernels, threads
-            warmed.add(group)
-        sr, seconds = forward(run, ilr, device)
-        times.add("forward", seconds)
-        if not np.all(np.isfinite(sr)):
-            yield pair, None, seconds, "nonfinite output"
-            continue
-        yield pair, imaging.quantize_unit(sr), seconds, "ok"
+def _forward_one(run: MethodRun, pair: Pair, ilr: np.ndarray, device: torch.device,
+                 times: StageTimes) -> tuple[Pair, np.ndarray | None, float, str]:
+    """Forward one pair: (pair, uint8 SR or None, seconds, status)."""
+    group = (pair.ref.dataset, pair.scale)
+    if group not in run.warmed:
+        forward(run, ilr, device)  # warm-up: allocator, kernels, threads
+        run.warmed.add(group)
+    sr, seconds = forward(run, ilr, device)
+    times.add("forward", seconds)
+    if not np.all(np.isfinite(sr)):
+        return pair, None, seconds, "nonfinite output"
+    return pair, imaging.quantize_unit(sr), seconds, "ok"
 
 
 RowKey = tuple[str, str, int, str]
@@ -237,8 +228,8 @@ def evaluate(
     Work goes dataset by dataset and scale by scale, ``chunk`` images at a time, every method
     within each chunk, so that the small sets finish first and an image's ILR and the
     reference side of its metrics are computed once for all methods; ``on_rows`` receives
-    the rows of each method on each finished chunk (a run writes them at once; a chunk is
-    scored while the next is forwarded, so a kill loses at most two chunks), and pairs whose
+    the rows of each method on each finished chunk (a chunk is scored while the next is
+    forwarded, so rows arrive at most two chunks behind the forward passes), and pairs whose
     ``row_key`` is in ``done`` (a resumed run) are not evaluated again. A run only sees the
     scales it ``serves``.
     """
@@ -254,11 +245,12 @@ def evaluate(
     for (_, scale), group in _groups(pairs).items():
         serving = [run for run in runs if run.serves(scale)]
         for start in range(0, len(group), chunk):
-            todo = [[p for p in group[start:start + chunk]
+            here = group[start:start + chunk]
+            todo = [[p for p in here
                      if (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
                     for run in serving]
             with freed_memory_kept():  # the chunk's ILRs reuse their pages
-                forwarded = _forward_chunk(serving, todo, device, times, progress)
+                forwarded = _forward_chunk(serving, here, todo, device, times, progress)
             scorer.submit(forwarded)
             # The previous chunk was scored while this one was forwarded: finish it now.
             if pending is not None:
@@ -281,19 +273,32 @@ class _Chunk:
     scores: list[Any] = field(default_factory=list)  # per task: its result, or its future
 
 
-def _forward_chunk(runs: list[MethodRun], todo: list[list[Pair]], device: torch.device,
-                   times: StageTimes, progress: bool) -> _Chunk:
-    """Forward each method on its pairs (``todo[i]`` for ``runs[i]``) of one chunk; an
-    image's ILR is made once for all methods."""
-    ilrs: dict[int, np.ndarray] = {}
+def _forward_chunk(runs: list[MethodRun], pairs: list[Pair], todo: list[list[Pair]],
+                   device: torch.device, times: StageTimes, progress: bool) -> _Chunk:
+    """Forward each method on its pairs (``todo[i]`` for ``runs[i]``, each a part of
+    ``pairs``) of one chunk.
 
-    def ilr_of(pair: Pair) -> np.ndarray:
-        if id(pair) not in ilrs:
-            ilrs[id(pair)] = pair.load_ilr()
-        return ilrs[id(pair)]
-
-    outputs = [list(_forward_all(run, pairs, ilr_of, device, times, progress))
-               for run, pairs in zip(runs, todo)]
+    Image by image, every method on an image before the next: the image's ILR is made once
+    for all methods and freed before the next one is made, so that within the chunk's
+    :func:`freed_memory_kept` block each ILR lands on the pages of the last (a chunk's
+    ILRs all alive at once faulted in fresh pages for each: 2.4 vs 7.6 ms per 1024 x 768
+    ILR).
+    """
+    outputs: list[list[tuple[Pair, np.ndarray | None, float, str]]] = [[] for _ in runs]
+    wanted = [{id(p) for p in mine} for mine in todo]
+    label = ",".join(run.spec.name for run in runs)
+    for pair in progress_bar(pairs, desc=label, show=progress, leave=False):
+        mine = [i for i in range(len(runs)) if id(pair) in wanted[i]]
+        if not mine:
+            continue
+        if pair.error:
+            for i in mine:
+                outputs[i].append((pair, None, np.nan, f"skipped: {pair.error}"))
+            continue
+        ilr = pair.load_ilr()
+        for i in mine:
+            outputs[i].append(_forward_one(runs[i], pair, ilr, device, times))
+        del ilr
     by_pair: dict[int, tuple[Pair, list[tuple[int, np.ndarray]]]] = {}
     for index, results in enumerate(outputs):
         for pair, sr, _, status in results:

@@ -90,3 +90,23 @@ def test_the_api_is_public_and_lazy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_run_folder_rewrites_are_spaced_by_their_own_cost() -> None:
+    from benchmark.api import REWRITE_SPACING, _Spaced
+
+    now = [0.0]
+    calls: list[float] = []
+
+    def write() -> None:  # each rewrite takes 1 time unit
+        calls.append(now[0])
+        now[0] += 1.0
+
+    rewrite = _Spaced(write, clock=lambda: now[0])
+    assert rewrite()  # the first always runs
+    for _ in range(8 * REWRITE_SPACING):
+        now[0] += 0.5
+        rewrite()
+    gaps = [b - (a + 1.0) for a, b in zip(calls, calls[1:])]
+    assert len(calls) >= 3 and all(gap >= REWRITE_SPACING for gap in gaps)
+    assert all(gap < REWRITE_SPACING + 0.5 for gap in gaps)  # and no later than due

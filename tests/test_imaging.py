@@ -96,6 +96,27 @@ def test_to_uint8_saturates_and_rounds() -> None:
     assert out.tolist() == [0, 0, 0, 1, 128, 254, 255, 255, 255, 0]
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.floats(min_value=0.0, max_value=255.0))
+def test_to_uint8_rounds_half_up_exactly(x: float) -> None:
+    from fractions import Fraction
+
+    f = Fraction(x)
+    n = int(f)
+    assert to_uint8(np.array([x]))[0] == n + (f - n >= Fraction(1, 2))
+
+
+def test_to_uint8_at_every_tie_and_its_neighbours() -> None:
+    ties = np.arange(256, dtype=np.float64) + 0.5
+    below, above = np.nextafter(ties, 0.0), np.nextafter(ties, 1e9)
+    k = np.arange(256)
+    assert to_uint8(below).tolist() == k.tolist()
+    assert to_uint8(ties[:-1]).tolist() == (k[:-1] + 1).tolist()
+    assert to_uint8(above[:-1]).tolist() == (k[:-1] + 1).tolist()
+    assert to_uint8(np.array([0.49999999999999994, 0.25, 0.24999999999999997]))\
+        .tolist() == [0, 0, 0]
+
+
 def test_quantize_unit() -> None:
     x = np.array([[-0.1, 0.0, 0.5, 1.0, 1.2, 0.5 / 255]])
     out = quantize_unit(x)
