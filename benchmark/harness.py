@@ -22,12 +22,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
 import torch.nn as nn
-from joblib import Parallel, delayed
 
 from benchmark import PROTOCOL, ensemble, imaging
 from benchmark.data import ImageRef
@@ -123,9 +122,8 @@ def prepare_pairs(
 ) -> list[Pair]:
     """GT/LR for every dataset image and scale (docs/protocol.md steps 1-3), cached on disk."""
     refs = [ref for refs in images.values() for ref in refs]
-    results = Parallel(n_jobs=pool_jobs(jobs, len(refs)), return_as="generator")(
-        delayed(prepare_one)(ref, scales, cache_dir) for ref in refs
-    )
+    results = _in_order(prepare_one, [(ref, scales, cache_dir) for ref in refs],
+                        pool_jobs(jobs, len(refs)))
     pairs: list[Pair] = []
     for ref, (errors, seconds) in progress_bar(
         zip(refs, results), total=len(refs), desc="prepare", show=progress, leave=False
@@ -135,6 +133,24 @@ def prepare_pairs(
             gt_path, lr_path = _pair_paths(ref, scale, cache_dir)
             pairs.append(Pair(ref, scale, gt_path, lr_path, errors.get(scale)))
     return pairs
+
+
+def _in_order(fn: Callable[..., T], args: list[tuple[Any, ...]], workers: int) -> Iterator[T]:
+    """``fn(*a)`` for each ``a`` in ``args``, in order: on the scoring executor's ``workers``
+    processes (:func:`_executor`), or in this process for 1. The same executor as scoring,
+    so that its workers, started and warm, go on to score (a joblib ``Parallel`` pool has
+    other settings, and the executor restarts its workers when the settings change)."""
+    if workers <= 1:
+        yield from (fn(*a) for a in args)
+        return
+    executor = _executor(workers)
+    futures = [executor.submit(fn, *a) for a in args]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:  # an error or Ctrl-C: what has not started is not started
+        for future in futures:
+            future.cancel()
 
 
 def synchronize(device: torch.device) -> None:
