@@ -336,9 +336,15 @@ def _block_window_sums(
     assert n_full % 2 == 1 and extra == 2 * e
     n_blocks = count + 2 * q
     base = m * (first - q)  # first row of the first whole block
-    blocks = rows(base, n_blocks)
-    for t in range(1, m):
+    # The first and last rows of the blocks, each with one block more when e = 1: the row
+    # after the last whole block and the row before the first are a window's extra rows,
+    # read from these instead of being formed again (the sums are the same, in the same order).
+    head = rows(base, n_blocks + e)
+    tail = rows(base + m - 1 - m * e, n_blocks + e)
+    blocks = head[:n_blocks] + rows(base + 1, n_blocks) if m > 2 else head[:n_blocks].copy()
+    for t in range(2, m - 1):
         blocks += rows(base + t, n_blocks)
+    blocks += tail[e:]
     if q == 0:
         out = blocks
     else:
@@ -346,8 +352,8 @@ def _block_window_sums(
     for d in range(1, 2 * q + 1):
         out += blocks[d : d + count]
     if e:
-        out += rows(base - 1, count)
-        out += rows(base + m * (2 * q + 1), count)
+        out += tail[:count]
+        out += head[2 * q + 1 : 2 * q + 1 + count]
     return out
 
 
