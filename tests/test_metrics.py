@@ -296,3 +296,22 @@ def test_a_reference_computes_its_side_once() -> None:
     assert reference.ifc_subbands() is subbands
     assert all(reference.ssim_stripe(i, 0, 0) is s for i, s in enumerate(stripes))
     assert len(subbands) == 8 and len(stripes) == 1
+
+
+def test_ifc_log2_sum_by_products_equals_the_sum_of_logarithms() -> None:
+    """One log2 per block of the product of its factors (Horner on the eigenvalues' symmetric
+    polynomials) equals ifcvec's per-eigenvalue sum; blocks whose product overflows and
+    subbands with a flat eigenvalue fall back to that sum."""
+    from benchmark.metrics import _elementary_symmetric, _log2_sum, _log2_sum_each
+
+    rng = np.random.default_rng(0)
+    lam = np.sort(rng.random(9) ** 4 * 1e4)
+    gain = np.concatenate([np.zeros(10), 10.0 ** rng.uniform(-20, 10, 5000)])
+    coeffs = _elementary_symmetric(lam)
+    assert coeffs is not None and len(coeffs) == 10
+    assert _log2_sum(gain, lam, coeffs) == pytest.approx(_log2_sum_each(gain, lam), rel=1e-14)
+    huge = np.append(gain, [1e40, 1e300])  # (1 + 1e40 * lambda)^9 overflows float64
+    assert _log2_sum(huge, lam, coeffs) == pytest.approx(_log2_sum_each(huge, lam), rel=1e-14)
+    flat = np.append(lam[1:], 0.0)
+    assert _elementary_symmetric(flat) is None
+    assert _log2_sum(gain, flat, None) == _log2_sum_each(gain, flat)
