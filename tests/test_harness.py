@@ -225,3 +225,23 @@ def test_run_with_official_vdsr_weights_matches_published_set5_x3(
 def test_bad_weights_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_preparation_workers_go_on_to_score() -> None:
+    """Preparation runs on the scoring executor: its workers, warm, are the ones that score
+    (a pool with other settings would make the executor restart them)."""
+    import os
+
+    from benchmark.harness import _executor, _in_order
+
+    prepared = set(_in_order(os.getpid, [()] * 16, 2))
+    scored = {_executor(2).submit(os.getpid).result() for _ in range(8)}
+    assert os.getpid() not in prepared and scored <= prepared
+
+
+def test_in_order_keeps_the_order_and_raises_a_task_error() -> None:
+    from benchmark.harness import _in_order
+
+    assert list(_in_order(abs, [(-i,) for i in range(20)], 2)) == list(range(20))
+    with pytest.raises(TypeError):
+        list(_in_order(abs, [(-1,), ("x",), (-3,)], 2))
