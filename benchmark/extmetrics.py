@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 
