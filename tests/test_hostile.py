@@ -317,12 +317,13 @@ def test_decompression_bomb_is_one_clear_line_naming_the_file(
 # --------------------------------------------------------------------------------------------
 
 SCALES = (2, 3, 4)
+SET_SIZES = {"set5": 5, "set14": 14}
 
 
-def _cmd(results: Path, cache: Path, scales: str = "2,3,4", metrics: str = "psnr,ssim,ifc"
-         ) -> list[str]:
+def _cmd(results: Path, cache: Path, scales: str = "2,3,4", metrics: str = "psnr,ssim,ifc",
+         datasets: str = "set5") -> list[str]:
     return [sys.executable, "-m", "benchmark", "run", "--methods", "bicubic", "--datasets",
-            "set5", "--scales", scales, "--metrics", metrics, "--jobs", "1", "--no-report",
+            datasets, "--scales", scales, "--metrics", metrics, "--jobs", "1", "--no-report",
             "--quiet", "--offline", "--results-dir", str(results), "--cache-dir", str(cache)]
 
 
@@ -348,9 +349,12 @@ def _check_intact(results: Path, cache: Path, n_rows: int) -> int:
             # A killed run keeps the chunks it finished (to --resume); a finished one has all.
             state = json.loads((run / "run.json").read_text())["state"]
             assert len(frame) == n_rows if state == "complete" else len(frame) <= n_rows, run
-            assert len(frame) % 5 == 0  # whole (dataset, scale) groups of Set5, never part
+            # Whole (dataset, scale) groups (a chunk of 20 images holds a whole Set5 or
+            # Set14 scale), never part of one.
+            groups = frame.groupby(["dataset", "scale"]).size()
+            assert all(n == SET_SIZES[dataset] for (dataset, _), n in groups.items()), groups
             assert not frame.duplicated(["method", "dataset", "scale", "image"]).any()
-            assert len(pd.read_csv(run / "summary.csv")) == len(frame) // 5
+            assert len(pd.read_csv(run / "summary.csv")) == len(groups)
             tables += 1
     for npy in cache.rglob("*.npy"):
         np.load(npy)  # raises on a truncated file
@@ -363,7 +367,10 @@ def test_killed_run_leaves_no_half_written_table_and_rerun_completes(
     datasets_root: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
     results, cache = tmp_path / "results", tmp_path / "cache"
-    n_rows = 5 * len(SCALES)
+    # Set5 and Set14: a run long enough (~6 s here, 2-3 s of it before the first image is
+    # scored) that the later signals still land mid-run; Set5 alone ends in ~3.5 s.
+    datasets = "set5,set14"
+    n_rows = (5 + 14) * len(SCALES)
     # SIGKILL at fixed times; SIGINT once the run is under way (the first cache file, the run
     # folder), as a SIGINT while ``import benchmark`` itself loads torch gets Python's default.
     waits = ([(None, 1.0), (None, 3.0), (None, 5.0)] if sig == signal.SIGKILL
@@ -371,7 +378,8 @@ def test_killed_run_leaves_no_half_written_table_and_rerun_completes(
     interrupted = 0
     for marker, delay in waits:
         before = {p.name for p in results.iterdir()} if results.exists() else set()
-        proc = subprocess.Popen(_cmd(results, cache), cwd=REPO, env=_env(datasets_root),
+        proc = subprocess.Popen(_cmd(results, cache, datasets=datasets), cwd=REPO,
+                                env=_env(datasets_root),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=_default_sigint)
         deadline = time.monotonic() + 60
@@ -396,7 +404,8 @@ def test_killed_run_leaves_no_half_written_table_and_rerun_completes(
         _check_intact(results, cache, n_rows)
     assert interrupted >= 2  # the signals landed mid-run, not after it
     before = {p.name for p in results.iterdir()} if results.exists() else set()
-    done = subprocess.run(_cmd(results, cache), cwd=REPO, env=_env(datasets_root),
+    done = subprocess.run(_cmd(results, cache, datasets=datasets), cwd=REPO,
+                          env=_env(datasets_root),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     (new,) = [p for p in results.iterdir() if p.name not in before]
