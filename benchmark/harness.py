@@ -261,12 +261,9 @@ def evaluate(
     for (_, scale), group in _groups(pairs).items():
         serving = [run for run in runs if run.serves(scale)]
         for start in range(0, len(group), chunk):
-            here = group[start:start + chunk]
-            todo = [[p for p in here
-                     if (run.spec.name, p.ref.dataset, p.scale, p.ref.name) not in done]
-                    for run in serving]
             with freed_memory_kept():  # the chunk's ILRs reuse their pages
-                forwarded = _forward_chunk(serving, here, todo, device, times, progress)
+                forwarded = _forward_chunk(serving, group[start:start + chunk], done, device,
+                                           times, progress)
             scorer.submit(forwarded)
             # The previous chunk was scored while this one was forwarded: finish it now.
             if pending is not None:
@@ -289,10 +286,11 @@ class _Chunk:
     scores: list[Any] = field(default_factory=list)  # per task: its result, or its future
 
 
-def _forward_chunk(runs: list[MethodRun], pairs: list[Pair], todo: list[list[Pair]],
-                   device: torch.device, times: StageTimes, progress: bool) -> _Chunk:
-    """Forward each method on its pairs (``todo[i]`` for ``runs[i]``, each a part of
-    ``pairs``) of one chunk.
+def _forward_chunk(runs: list[MethodRun], pairs: list[Pair],
+                   done: set[RowKey] | frozenset[RowKey], device: torch.device,
+                   times: StageTimes, progress: bool) -> _Chunk:
+    """Forward each method on the pairs of one chunk whose row (:func:`row_key`) is not in
+    ``done``.
 
     Image by image, every method on an image before the next: the image's ILR is made once
     for all methods and freed before the next one is made, so that within the chunk's
@@ -301,10 +299,10 @@ def _forward_chunk(runs: list[MethodRun], pairs: list[Pair], todo: list[list[Pai
     reused pages took 2.4 ms, onto fresh ones 7.6 ms).
     """
     outputs: list[list[tuple[Pair, np.ndarray | None, float, str]]] = [[] for _ in runs]
-    wanted = [{id(p) for p in mine} for mine in todo]
     label = ",".join(run.spec.name for run in runs)
     for pair in progress_bar(pairs, desc=label, show=progress, leave=False):
-        mine = [i for i in range(len(runs)) if id(pair) in wanted[i]]
+        mine = [i for i, run in enumerate(runs)
+                if (run.spec.name, pair.ref.dataset, pair.scale, pair.ref.name) not in done]
         if not mine:
             continue
         if pair.error:
